@@ -1,0 +1,72 @@
+# The two README commands: `make run` and `make test`. Everything else is done by them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export DO_NOT_TRACK := 1
+export TRANQUILLITY_HOME ?= $(CURDIR)/warehouse
+export DAGSTER_HOME ?= $(TRANQUILLITY_HOME)/dagster
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# uv from PATH, else bootstrapped once into .tools/ with pip.
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+SCALE ?= small
+SEED ?= 42
+BENCH_SCALE ?= national
+
+.PHONY: help install run refresh status test lint format ui bench clean-warehouse
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed  ## Create .venv from uv.lock (idempotent)
+
+run: install  ## Generate the small sample into an empty inbox, refresh, say where things are
+	@mkdir -p "$(TRANQUILLITY_HOME)/inbox"
+	@if [ -z "$$(find "$(TRANQUILLITY_HOME)/inbox" -type f -print -quit)" ]; then \
+		$(BIN)/tranquillity generate --scale $(SCALE) --seed $(SEED); \
+	else \
+		echo "inbox not empty: refreshing what is there (make clean-warehouse to start over)"; \
+	fi
+	$(BIN)/tranquillity refresh
+	@echo "home: $(TRANQUILLITY_HOME)  (inbox/, published/, work/warehouse.duckdb)"
+	@echo "try: $(BIN)/tranquillity status ; $(BIN)/tranquillity sql --warehouse \"SELECT * FROM raw.livraisons LIMIT 5\""
+
+refresh: install  ## Refresh from the inbox as it is
+	$(BIN)/tranquillity refresh
+
+status: install  ## Current publication and last refresh
+	$(BIN)/tranquillity status
+
+test: install  ## Lint, then the test suite (fast tests; `make test PYTEST_ARGS="-m slow"` for slow ones)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: install  ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+ui: install  ## Dagster web UI on the same definitions (http://127.0.0.1:3000)
+	@mkdir -p "$(DAGSTER_HOME)"
+	@test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
+	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
+
+bench: install  ## Time and peak memory of generate + ingest (BENCH_SCALE=national|small|tiny)
+	$(BIN)/python -m tests.bench $(BENCH_SCALE)
+
+clean-warehouse:  ## Delete runtime data under TRANQUILLITY_HOME (keeps its README)
+	find "$(TRANQUILLITY_HOME)" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,291 @@
+"""The `tranquillity` command (contract section 1).
+
+Heavy imports (Dagster, the generator) happen inside the commands that need them, so that
+`tranquillity sql` answers an analyst in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipelines.settings import FAMILIES, Home
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BLOCKED = 3
+
+# Dagster's step-by-step DEBUG lines drown the summary; the UI keeps the full event log.
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _home() -> Home:
+    home = Home.from_env().ensure()
+    # Project-local Dagster instance, never the user's ~/.dagster; no telemetry.
+    os.environ.setdefault("DAGSTER_HOME", str(home.dagster_home))
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    return home
+
+
+def _parse_months(value: str | None) -> tuple[date, date] | None:
+    if not value:
+        return None
+    try:
+        start, end = value.split(":")
+        first = datetime.strptime(start, "%Y-%m").date()
+        last = datetime.strptime(end, "%Y-%m").date()
+    except ValueError as exc:
+        raise click.BadParameter("expected YYYY-MM:YYYY-MM, e.g. 2024-01:2025-12") from exc
+    if last < first:
+        raise click.BadParameter("the last month is before the first")
+    return first, last
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Tranquillity and social-mix warehouse for French social housing."""
+
+
+@main.command()
+@click.option("--scale", type=click.Choice(["tiny", "small", "national"]), default="small")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Target folder (default: the inbox of TRANQUILLITY_HOME).",
+)
+@click.option("--months", default=None, help="YYYY-MM:YYYY-MM (default depends on the scale).")
+def generate(scale: str, seed: int, out: Path | None, months: str | None) -> None:
+    """Write a complete, realistic, deterministic set of deliveries (all four families)."""
+    from pipelines.generate import generate as run_generate
+
+    target = out if out is not None else _home().inbox
+    started = time.perf_counter()
+    counts = run_generate(scale, seed, target, _parse_months(months), progress=click.echo)
+    elapsed = time.perf_counter() - started
+    click.echo(f"generated scale={scale} seed={seed} into {target} in {elapsed:.1f}s")
+    for name, value in counts.items():
+        click.echo(f"  {name}: {value}")
+
+
+@main.command()
+def refresh() -> None:
+    """Materialize everything from the inbox through Dagster and print what was loaded."""
+    home = _home()
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import defs
+
+    started = datetime.now(UTC)
+    outcome: dict[str, Any] = {"started": started.isoformat(timespec="seconds")}
+    with DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("refresh").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=_QUIET
+        )
+    outcome["run_id"] = result.run_id
+    outcome["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    failures = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    if not result.success:
+        outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE}
+        for event in failures:
+            error = event.step_failure_data.error if event.step_failure_data else None
+            click.echo(
+                f"step {event.step_key} failed: {error.message.strip() if error else ''}", err=True
+            )
+        _write_last_refresh(home, outcome)
+        sys.exit(EXIT_FAILURE)
+    summary = _ledger(home)
+    outcome |= {"outcome": "loaded", "exit_code": EXIT_OK, "families": summary}
+    _write_last_refresh(home, outcome)
+    _print_ledger(summary)
+    _print_rejections(home, since=started)
+    click.echo(f"warehouse: {home.warehouse_db}")
+
+
+@main.command()
+def status() -> None:
+    """Current publication, last refresh outcome, and what the ledger holds."""
+    home = _home()
+    click.echo(f"home: {home.root}")
+    if home.current_publication.exists():
+        click.echo(f"current publication: {home.current_publication}")
+        _print_publication(home.current_publication)
+    else:
+        click.echo("current publication: none yet")
+    if home.last_refresh.exists():
+        last = json.loads(home.last_refresh.read_text())
+        click.echo(
+            f"last refresh: {last.get('outcome')} (exit {last.get('exit_code')}), "
+            f"started {last.get('started')}, finished {last.get('finished')}, run {last.get('run_id')}"
+        )
+    else:
+        click.echo("last refresh: never")
+    if home.warehouse_db.exists():
+        try:
+            summary = _ledger(home)
+        except Exception as exc:  # a refresh holds the write lock
+            click.echo(f"ledger: unavailable ({str(exc).splitlines()[0]})")
+        else:
+            _print_ledger(summary)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@click.option(
+    "--warehouse",
+    "on_warehouse",
+    is_flag=True,
+    help="Query the working warehouse (raw tables, ledger, quarantine) instead of the publication.",
+)
+def sql(query: str, as_csv: bool, on_warehouse: bool) -> None:
+    """Run a read-only query on published/current.duckdb and print the result."""
+    import duckdb
+
+    home = Home.from_env()
+    path = home.warehouse_db if on_warehouse else home.current_publication
+    if not path.exists():
+        what = "working warehouse" if on_warehouse else "publication"
+        click.echo(f"error: no {what} yet at {path}: run `tranquillity refresh` first", err=True)
+        sys.exit(EXIT_FAILURE)
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            cursor = con.execute(query)
+            if cursor.description is None:
+                return
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+    if as_csv:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+    else:
+        click.echo(format_table(names, rows))
+
+
+def format_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """A plain aligned text table: numbers right-aligned, NULL spelled out, nothing cut."""
+    cells = [["NULL" if v is None else str(v) for v in row] for row in rows]
+    numeric = [
+        all(isinstance(row[i], int | float) or row[i] is None for row in rows) and bool(rows)
+        for i in range(len(names))
+    ]
+    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
+
+    def line(values: list[str]) -> str:
+        return " | ".join(
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    out = [line(list(names)), "-+-".join("-" * w for w in widths)]
+    out.extend(line(r) for r in cells)
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out)
+
+
+def _ledger(home: Home) -> list[dict[str, Any]]:
+    import duckdb
+
+    from pipelines.ingest.loader import ledger_summary
+
+    with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
+        return ledger_summary(con)
+
+
+def _print_ledger(summary: list[dict[str, Any]]) -> None:
+    by_family = {row["famille"]: row for row in summary}
+    names = [
+        "family",
+        "deliveries",
+        "current",
+        "superseded",
+        "duplicates",
+        "rejected",
+        "rows_read",
+        "rows_loaded",
+        "rows_quarantined",
+    ]
+    rows = []
+    for family in FAMILIES:
+        r = by_family.get(family, {})
+        rows.append(
+            (
+                family,
+                r.get("livraisons", 0),
+                r.get("courantes", 0),
+                r.get("remplacees", 0),
+                r.get("doublons", 0),
+                r.get("rejetees", 0),
+                r.get("lignes_lues", 0),
+                r.get("lignes_chargees", 0),
+                r.get("lignes_quarantaine", 0),
+            )
+        )
+    click.echo(format_table(names, rows))
+
+
+def _print_rejections(home: Home, since: datetime) -> None:
+    import duckdb
+
+    with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
+        rejected = con.execute(
+            "SELECT fichier, motif FROM raw.livraisons WHERE statut = 'rejetee' AND recue_le >= ? "
+            "ORDER BY fichier",
+            [started_naive(since)],
+        ).fetchall()
+        quarantined = con.execute(
+            """
+            SELECT l.fichier, q.regle, count(*) AS n, min(q.ligne) AS premiere_ligne
+            FROM raw.quarantaine q JOIN raw.livraisons l USING (livraison_id)
+            WHERE l.recue_le >= ? GROUP BY ALL ORDER BY n DESC, l.fichier LIMIT 10
+            """,
+            [started_naive(since)],
+        ).fetchall()
+    for fichier, motif in rejected:
+        click.echo(f"rejected: {fichier}: {motif}")
+    if quarantined:
+        click.echo("quarantined rows this refresh (top rules; see raw.quarantaine):")
+        for fichier, regle, n, first in quarantined:
+            click.echo(f"  {fichier}: {n} x {regle} (first at line {first})")
+
+
+def started_naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _print_publication(path: Path) -> None:
+    import duckdb
+
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            cursor = con.execute("SELECT * FROM publication")
+            names = [d[0] for d in cursor.description]
+            for row in cursor.fetchall():
+                for name, value in zip(names, row, strict=True):
+                    click.echo(f"  {name}: {value}")
+    except duckdb.Error as exc:
+        click.echo(f"  (unreadable: {str(exc).splitlines()[0]})")
+
+
+def _write_last_refresh(home: Home, outcome: dict[str, Any]) -> None:
+    tmp = home.last_refresh.with_suffix(".tmp")
+    tmp.write_text(json.dumps(outcome, indent=2, default=str))
+    tmp.replace(home.last_refresh)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Ingestion: partner deliveries from the inbox into typed, validated raw tables."""

@@ -1,0 +1,513 @@
+"""Inbox -> raw tables, with the delivery ledger.
+
+Each inbox file is one delivery. It is recorded in `raw.livraisons` (family, kind, landlord,
+period, file, sha256, rows read / loaded / quarantined, status) in the same transaction as
+its rows, so the ledger never claims rows that are not there. Deliveries are processed in
+the contract's order (modification time, then name), stock files before incident files.
+
+Statuses: `chargee` (current for its key), `remplacee` (a newer delivery for the same key
+(kind, landlord, period) exists), `doublon` (same bytes as an earlier delivery: not loaded
+again), `rejetee` (unreadable as a whole: the reason is in `motif`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.ingest import ssmsi
+from pipelines.ingest.reader import RejectedFile, read_delivery
+from pipelines.ingest.specs import (
+    ALL_KINDS,
+    KIND_ORDER,
+    SSMSI_KIND,
+    DeliveryKind,
+    Recognised,
+    recognise,
+)
+from pipelines.ingest.validate import Rule, Validated, validate
+from pipelines.settings import Home
+
+SQL_TYPES = {
+    "text": "VARCHAR",
+    "int": "BIGINT",
+    "decimal": "DOUBLE",
+    "date": "DATE",
+    "enum": "VARCHAR",
+    "oui_non": "BOOLEAN",
+}
+
+LEDGER_DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE TABLE IF NOT EXISTS raw.livraisons (
+    livraison_id BIGINT PRIMARY KEY,
+    famille VARCHAR NOT NULL,
+    type_fichier VARCHAR,
+    code_bailleur VARCHAR,
+    periode VARCHAR,
+    fichier VARCHAR NOT NULL,
+    taille_octets BIGINT,
+    modifie_le TIMESTAMP,
+    sha256 VARCHAR NOT NULL,
+    recue_le TIMESTAMP NOT NULL,
+    dialecte VARCHAR,
+    lignes_lues BIGINT NOT NULL,
+    lignes_chargees BIGINT NOT NULL,
+    lignes_quarantaine BIGINT NOT NULL,
+    statut VARCHAR NOT NULL,
+    motif VARCHAR,
+    colonnes_ignorees VARCHAR,
+    remplacee_par BIGINT,
+    doublon_de BIGINT
+);
+CREATE TABLE IF NOT EXISTS raw.quarantaine (
+    livraison_id BIGINT NOT NULL,
+    fichier VARCHAR NOT NULL,
+    ligne BIGINT NOT NULL,
+    regle VARCHAR NOT NULL,
+    motif VARCHAR NOT NULL,
+    contenu VARCHAR
+);
+"""
+
+LEDGER_COLUMNS = (
+    "livraison_id",
+    "famille",
+    "type_fichier",
+    "code_bailleur",
+    "periode",
+    "fichier",
+    "taille_octets",
+    "modifie_le",
+    "sha256",
+    "recue_le",
+    "dialecte",
+    "lignes_lues",
+    "lignes_chargees",
+    "lignes_quarantaine",
+    "statut",
+    "motif",
+    "colonnes_ignorees",
+    "remplacee_par",
+    "doublon_de",
+)
+
+# Flush accumulated rows to DuckDB in large batches: thousands of small monthly files would
+# otherwise pay a transaction each.
+FLUSH_ROWS = 1_000_000
+FLUSH_FILES = 1_000
+
+
+def raw_columns(kind: DeliveryKind) -> dict[str, str]:
+    """Raw table layout: delivery id, line number, landlord (from the file name), typed columns."""
+    if kind is SSMSI_KIND:
+        columns = dict(ssmsi.RAW_COLUMNS)
+    else:
+        columns = {c.column: SQL_TYPES[c.type] for c in kind.kept_columns}
+    head = {"livraison_id": "BIGINT", "ligne": "BIGINT"}
+    if kind.landlord_in_name:
+        head["code_bailleur"] = "VARCHAR"
+    return head | columns
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schema (idempotent): ledger, quarantine and one table per kind."""
+    con.execute(LEDGER_DDL)
+    for kind in (*ALL_KINDS, SSMSI_KIND):
+        columns = ", ".join(f"{name} {sql}" for name, sql in raw_columns(kind).items())
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{kind.table} ({columns})")
+
+
+@dataclass
+class FamilyReport:
+    """What one ingestion pass did for one family (printed by `tranquillity refresh`)."""
+
+    family: str
+    new_deliveries: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+
+    def as_metadata(self) -> dict[str, int | str]:
+        return {
+            "new_deliveries": self.new_deliveries,
+            "deliveries_loaded": self.loaded,
+            "duplicates": self.duplicates,
+            "rejected": len(self.rejected),
+            "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded,
+            "rows_quarantined": self.rows_quarantined,
+            "rejections": "\n".join(f"{f}: {r}" for f, r in self.rejected) or "none",
+        }
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    path: Path
+    relative: str
+    mtime: datetime
+    size: int
+    recognised: Recognised | None
+
+    @property
+    def order(self) -> tuple[int, datetime, str]:
+        kind_rank = KIND_ORDER[self.recognised.kind.name] if self.recognised else -1
+        return (kind_rank, self.mtime, self.path.name)
+
+
+class FamilyIngestion:
+    """One pass over one inbox family folder; loads every file not yet in the ledger."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, home: Home, family: str, key: bytes):
+        self.con = con
+        self.home = home
+        self.family = family
+        self.key = key
+        self.report = FamilyReport(family)
+        self._ledger_rows: list[dict[str, object]] = []
+        self._tables: dict[str, list[pl.DataFrame]] = defaultdict(list)
+        self._quarantine: list[pl.DataFrame] = []
+        self._pending_rows = 0
+        self._residences: dict[tuple[str, str], frozenset[str]] = {}
+        known = con.execute("SELECT fichier, sha256, livraison_id FROM raw.livraisons").fetchall()
+        self._seen_files = {(f, s) for f, s, _ in known}
+        self._first_by_sha: dict[str, int] = {}
+        for _f, sha, lid in sorted(known, key=lambda r: r[2]):
+            self._first_by_sha.setdefault(sha, lid)
+        self._next_id = (
+            int(
+                con.execute("SELECT coalesce(max(livraison_id), 0) FROM raw.livraisons").fetchall()[
+                    0
+                ][0]
+            )
+            + 1
+        )
+
+    # -- discovery -----------------------------------------------------------------------
+    def candidates(self) -> list[_Candidate]:
+        folder = self.home.inbox_family(self.family)
+        found = []
+        for path in sorted(folder.rglob("*")) if folder.exists() else []:
+            if not path.is_file() or path.name.startswith((".", "~$")):
+                continue
+            stat = path.stat()
+            found.append(
+                _Candidate(
+                    path=path,
+                    relative=path.relative_to(self.home.inbox).as_posix(),
+                    mtime=datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None),
+                    size=stat.st_size,
+                    recognised=recognise(self.family, path.name),
+                )
+            )
+        return sorted(found, key=lambda c: c.order)
+
+    # -- main loop -----------------------------------------------------------------------
+    def run(self) -> FamilyReport:
+        current_kind: str | None = None
+        for candidate in self.candidates():
+            kind_name = candidate.recognised.kind.name if candidate.recognised else None
+            if kind_name != current_kind:
+                # Incidents are checked against stock: the stock must be flushed first.
+                self.flush()
+                current_kind = kind_name
+            self._ingest(candidate)
+            if self._pending_rows >= FLUSH_ROWS or len(self._ledger_rows) >= FLUSH_FILES:
+                self.flush()
+        self.flush()
+        update_statuses(self.con)
+        return self.report
+
+    def _ingest(self, candidate: _Candidate) -> None:
+        sha = sha256_of(candidate.path)
+        if (candidate.relative, sha) in self._seen_files:
+            return  # already recorded by an earlier refresh: the inbox is never modified
+        self._seen_files.add((candidate.relative, sha))
+        recognised = candidate.recognised
+        row: dict[str, object] = {
+            "livraison_id": self._next_id,
+            "famille": self.family,
+            "type_fichier": recognised.kind.name if recognised else None,
+            "code_bailleur": recognised.landlord if recognised else None,
+            "periode": recognised.period if recognised else None,
+            "fichier": candidate.relative,
+            "taille_octets": candidate.size,
+            "modifie_le": candidate.mtime,
+            "sha256": sha,
+            "recue_le": datetime.now(UTC).replace(tzinfo=None),
+            "dialecte": None,
+            "lignes_lues": 0,
+            "lignes_chargees": 0,
+            "lignes_quarantaine": 0,
+            "statut": "rejetee",
+            "motif": None,
+            "colonnes_ignorees": None,
+            "remplacee_par": None,
+            "doublon_de": None,
+        }
+        self._next_id += 1
+        self.report.new_deliveries += 1
+        if sha in self._first_by_sha:
+            row.update(statut="doublon", doublon_de=self._first_by_sha[sha])
+            row["motif"] = "mêmes octets qu'une livraison précédente: non rechargée"
+            self.report.duplicates += 1
+            self._ledger_rows.append(row)
+            return
+        self._first_by_sha[sha] = int(row["livraison_id"])  # type: ignore[arg-type]
+        try:
+            if recognised is None:
+                raise RejectedFile(_unrecognised_name(self.family, candidate.path.name))
+            validated, extra = self._validate(candidate, recognised)
+            row["dialecte"] = extra.pop("__dialect")
+        except RejectedFile as exc:
+            row["motif"] = str(exc)
+            self.report.rejected.append((candidate.relative, str(exc)))
+            self._ledger_rows.append(row)
+            return
+        row.update(extra)
+        lid = int(row["livraison_id"])  # type: ignore[arg-type]
+        kind = recognised.kind
+        loaded = validated.loaded.with_columns(pl.lit(lid, pl.Int64).alias("livraison_id"))
+        if kind.landlord_in_name:
+            loaded = loaded.with_columns(pl.lit(recognised.landlord).alias("code_bailleur"))
+        self._tables[kind.table].append(loaded)
+        if validated.quarantine.height:
+            self._quarantine.append(
+                validated.quarantine.with_columns(
+                    pl.lit(lid, pl.Int64).alias("livraison_id"),
+                    pl.lit(candidate.relative).alias("fichier"),
+                )
+            )
+        row.update(
+            statut="chargee",
+            lignes_lues=validated.rows_read,
+            lignes_chargees=validated.loaded.height,
+            lignes_quarantaine=validated.quarantine.height,
+            colonnes_ignorees=", ".join(validated.ignored_columns) or None,
+        )
+        self._ledger_rows.append(row)
+        self._pending_rows += validated.rows_read
+        self.report.loaded += 1
+        self.report.rows_read += validated.rows_read
+        self.report.rows_loaded += validated.loaded.height
+        self.report.rows_quarantined += validated.quarantine.height
+
+    def _validate(
+        self, candidate: _Candidate, recognised: Recognised
+    ) -> tuple[Validated, dict[str, object]]:
+        raw = read_delivery(candidate.path)
+        kind = recognised.kind
+        extra: dict[str, object] = {"__dialect": raw.dialect.describe()}
+        if kind is SSMSI_KIND:
+            edition, schema, columns = ssmsi.detect(raw)
+            diffusion = next(c for c in columns if c.column == "diffusion").name.lower()
+            count = next(c for c in columns if c.column == "nombre").name.lower()
+            published_without_count = Rule(
+                "nombre_manquant",
+                (pl.col(diffusion).str.strip_chars().str.to_lowercase() == "diff")
+                & pl.col(count).str.strip_chars().replace("", None).is_null(),
+                pl.lit(f"{count}: valeur diffusée ('diff') sans nombre"),
+            )
+            validated = validate(
+                raw,
+                kind,
+                period=None,
+                key=self.key,
+                columns=columns,
+                extra_rules=[published_without_count],
+            )
+            validated.loaded = ssmsi.finish(validated.loaded, edition, schema)
+            extra["periode"] = str(edition)
+            return validated, extra
+        rules: list[Rule] = []
+        if kind.name == "incidents" and recognised.period:
+            residences = self._stock_residences(recognised.landlord or "", recognised.period[:4])
+            label = f"{recognised.landlord} {recognised.period[:4]}"
+            if residences:
+                message = pl.format(
+                    "id_residence: '{}' absente du patrimoine {}",
+                    pl.col("id_residence").str.strip_chars(),
+                    pl.lit(label),
+                )
+            else:
+                message = pl.lit(f"id_residence: aucun patrimoine {label} n'a été livré")
+            rules.append(
+                Rule(
+                    "residence_hors_patrimoine",
+                    pl.col("id_residence").str.strip_chars().is_in(list(residences)).not_(),
+                    message,
+                )
+            )
+        return validate(raw, kind, period=recognised.period, key=self.key, extra_rules=rules), extra
+
+    def _stock_residences(self, landlord: str, year: str) -> frozenset[str]:
+        """Residences of the landlord's current stock file of that year."""
+        if (landlord, year) not in self._residences:
+            rows = self.con.execute(
+                """
+                WITH current AS (
+                    SELECT livraison_id FROM raw.livraisons
+                    WHERE type_fichier = 'patrimoine' AND code_bailleur = ? AND periode = ?
+                      AND statut IN ('chargee', 'remplacee')
+                    ORDER BY modifie_le DESC, fichier DESC LIMIT 1
+                )
+                SELECT DISTINCT id_residence FROM raw.landlord_patrimoine
+                WHERE livraison_id IN (SELECT livraison_id FROM current)
+                """,
+                [landlord, year],
+            ).fetchall()
+            self._residences[(landlord, year)] = frozenset(r[0] for r in rows)
+        return self._residences[(landlord, year)]
+
+    # -- writing -------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write accumulated deliveries and their rows in one transaction."""
+        if not self._ledger_rows:
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            ledger = pl.DataFrame(self._ledger_rows, schema=_LEDGER_SCHEMA)
+            self._insert("livraisons", ledger)
+            for table, frames in self._tables.items():
+                self._insert(table, pl.concat(frames, how="diagonal_relaxed"))
+            if self._quarantine:
+                self._insert("quarantaine", pl.concat(self._quarantine, how="diagonal_relaxed"))
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        touched_stock = "landlord_patrimoine" in self._tables
+        self._ledger_rows, self._tables, self._quarantine = [], defaultdict(list), []
+        self._pending_rows = 0
+        if touched_stock:
+            update_statuses(self.con)
+            self._residences.clear()
+
+    def _insert(self, table: str, frame: pl.DataFrame) -> None:
+        columns = [r[0] for r in self.con.execute(f"DESCRIBE raw.{table}").fetchall()]
+        present = [c for c in columns if c in frame.columns]
+        view = frame.select(present)
+        self.con.register("__incoming", view)
+        try:
+            names = ", ".join(present)
+            self.con.execute(f"INSERT INTO raw.{table} ({names}) SELECT {names} FROM __incoming")
+        finally:
+            self.con.unregister("__incoming")
+
+
+_LEDGER_SCHEMA = {
+    "livraison_id": pl.Int64,
+    "famille": pl.String,
+    "type_fichier": pl.String,
+    "code_bailleur": pl.String,
+    "periode": pl.String,
+    "fichier": pl.String,
+    "taille_octets": pl.Int64,
+    "modifie_le": pl.Datetime("us"),
+    "sha256": pl.String,
+    "recue_le": pl.Datetime("us"),
+    "dialecte": pl.String,
+    "lignes_lues": pl.Int64,
+    "lignes_chargees": pl.Int64,
+    "lignes_quarantaine": pl.Int64,
+    "statut": pl.String,
+    "motif": pl.String,
+    "colonnes_ignorees": pl.String,
+    "remplacee_par": pl.Int64,
+    "doublon_de": pl.Int64,
+}
+
+
+def _unrecognised_name(family: str, name: str) -> str:
+    examples = {
+        "reference": "epci_2025.csv, qpv_2024.csv, seuils_q1_2025.csv, objectifs_epci.csv, "
+        "bailleurs.csv, correspondance_categories_<code_bailleur>.csv, communes_2025.csv",
+        "landlord": "<code_bailleur>_patrimoine_<AAAA>.csv, <code_bailleur>_incidents_<AAAA-MM>.csv, "
+        "<code_bailleur>_procedures_<AAAA-MM>.csv (ou .xlsx)",
+        "police": "evenements_<AAAA-MM>.csv ou la base communale SSMSI (.csv, .csv.gz)",
+        "allocations": "attributions_<AAAA-MM>.csv",
+    }
+    return f"nom de fichier non reconnu dans {family}/: attendu {examples.get(family, '')}"
+
+
+def update_statuses(con: duckdb.DuckDBPyConnection) -> None:
+    """Newest delivery per (kind, landlord, period) is current; older ones are superseded."""
+    con.execute(
+        """
+        WITH ranked AS (
+            SELECT livraison_id,
+                   first_value(livraison_id) OVER (
+                       PARTITION BY type_fichier, coalesce(code_bailleur, ''), coalesce(periode, '')
+                       ORDER BY modifie_le DESC, fichier DESC
+                   ) AS courante
+            FROM raw.livraisons
+            WHERE statut IN ('chargee', 'remplacee')
+        )
+        UPDATE raw.livraisons AS l
+        SET statut = CASE WHEN r.courante = l.livraison_id THEN 'chargee' ELSE 'remplacee' END,
+            remplacee_par = CASE WHEN r.courante = l.livraison_id THEN NULL ELSE r.courante END
+        FROM ranked AS r
+        WHERE r.livraison_id = l.livraison_id
+          AND (l.statut IS DISTINCT FROM
+                   CASE WHEN r.courante = l.livraison_id THEN 'chargee' ELSE 'remplacee' END
+               OR l.remplacee_par IS DISTINCT FROM
+                   CASE WHEN r.courante = l.livraison_id THEN NULL ELSE r.courante END)
+        """
+    )
+
+
+def connect(home: Home) -> duckdb.DuckDBPyConnection:
+    """The working warehouse (single writer), with the raw schema in place."""
+    home.ensure()
+    con = duckdb.connect(str(home.warehouse_db))
+    ensure_schema(con)
+    return con
+
+
+def ingest_family(
+    con: duckdb.DuckDBPyConnection, home: Home, family: str, key: bytes
+) -> FamilyReport:
+    """Load every new file of one inbox family; idempotent (already-seen files are skipped)."""
+    return FamilyIngestion(con, home, family, key).run()
+
+
+def ledger_summary(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
+    """Per family: deliveries by status and rows, over the whole ledger."""
+    cursor = con.execute(
+        """
+        SELECT famille,
+               count(*) AS livraisons,
+               count(*) FILTER (WHERE statut = 'chargee') AS courantes,
+               count(*) FILTER (WHERE statut = 'remplacee') AS remplacees,
+               count(*) FILTER (WHERE statut = 'doublon') AS doublons,
+               count(*) FILTER (WHERE statut = 'rejetee') AS rejetees,
+               coalesce(sum(lignes_lues), 0) AS lignes_lues,
+               coalesce(sum(lignes_chargees), 0) AS lignes_chargees,
+               coalesce(sum(lignes_quarantaine), 0) AS lignes_quarantaine
+        FROM raw.livraisons GROUP BY famille ORDER BY famille
+        """
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def dumps_report(reports: list[FamilyReport]) -> str:
+    return json.dumps([r.__dict__ for r in reports], ensure_ascii=False, default=str)

@@ -1,0 +1,285 @@
+"""Typing and row validation of a delivery, vectorised in polars.
+
+Every rule produces, per row, a rule code and a message naming the column, the value and
+what was expected, in words a partner's data manager understands. Rows breaking any rule
+go to quarantine with their line number; the rest are typed and returned for loading. Only
+a file that cannot be interpreted at all (missing columns) is rejected whole.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from pipelines.ingest.pseudonymise import pseudonymise_series
+from pipelines.ingest.reader import LINE_COLUMN, RawFrame, RejectedFile
+from pipelines.ingest.specs import Column, DeliveryKind
+
+_DECIMAL_SPACES = "[\u00a0\u202f ]"
+
+
+@dataclass
+class Validated:
+    loaded: pl.DataFrame  # typed contract columns (targets) + `ligne`
+    quarantine: pl.DataFrame  # ligne, regle, motif, contenu
+    ignored_columns: list[str]
+
+    @property
+    def rows_read(self) -> int:
+        return self.loaded.height + self.quarantine.height
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A failing condition (True = the row breaks the rule) with its code and message."""
+
+    code: str
+    failed: pl.Expr
+    message: pl.Expr
+
+
+def check_columns(raw: RawFrame, columns: Iterable[Column]) -> list[str]:
+    """Reject the whole file when a contract column is missing; return ignored extras."""
+    expected = [c.name.lower() for c in columns]
+    missing = [c for c in columns if c.name.lower() not in raw.header]
+    if missing:
+        names = ", ".join(c.name for c in missing)
+        raise RejectedFile(
+            f"colonnes manquantes: {names} (attendues: {', '.join(c.name for c in columns)} ; "
+            f"trouvées: {', '.join(raw.header)})"
+        )
+    return [h for h in raw.header if h not in expected]
+
+
+def _clean(name: str) -> pl.Expr:
+    text = pl.col(name).str.strip_chars()
+    return pl.when(text.is_in(["", "NA"])).then(None).otherwise(text)
+
+
+def _number(text: pl.Expr) -> pl.Expr:
+    """Decimal comma or point, spaces as thousands separators ('1 234,50')."""
+    compact = text.str.replace_all(_DECIMAL_SPACES, "")
+    with_comma = compact.str.contains(",", literal=True)
+    normalised = (
+        pl.when(with_comma)
+        .then(compact.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
+        .otherwise(compact)
+    )
+    return normalised.cast(pl.Float64, strict=False)
+
+
+def _date(text: pl.Expr) -> pl.Expr:
+    """ISO or French day-first dates; XLSX cells may carry a midnight time part."""
+    day = text.str.slice(0, 10)
+    return pl.coalesce(
+        day.str.strptime(pl.Date, "%Y-%m-%d", strict=False),
+        day.str.strptime(pl.Date, "%d/%m/%Y", strict=False),
+    )
+
+
+def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
+    """Typed value expression and the rules of one column."""
+    name = column.name.lower()
+    text = _clean(name)
+    shown = pl.format("{}: '{}'", pl.lit(column.name), text)
+    rules: list[Rule] = []
+    if column.required:
+        rules.append(
+            Rule(
+                "valeur_manquante",
+                text.is_null(),
+                pl.lit(f"{column.name}: valeur obligatoire manquante"),
+            )
+        )
+    value: pl.Expr
+    if column.type == "text":
+        value = text
+        if column.pattern:
+            rules.append(
+                Rule(
+                    "format_invalide",
+                    text.is_not_null() & ~text.str.contains(column.pattern),
+                    pl.format("{} n'est pas un {} valide", shown, pl.lit(column.pattern_label)),
+                )
+            )
+    elif column.type in ("int", "decimal"):
+        number = _number(text)
+        if column.type == "int":
+            value = number.cast(pl.Int64, strict=False)
+            bad = text.is_not_null() & (number.is_null() | (number != number.floor()))
+            label = "un nombre entier"
+        else:
+            value = number
+            bad = text.is_not_null() & (number.is_null() | number.is_nan() | number.is_infinite())
+            label = "un nombre"
+        rules.append(Rule("type_invalide", bad, pl.format("{} n'est pas {}", shown, pl.lit(label))))
+        if column.minimum is not None or column.maximum is not None:
+            low = float("-inf") if column.minimum is None else column.minimum
+            high = float("inf") if column.maximum is None else column.maximum
+            bounds = f"{_fmt(column.minimum)}..{_fmt(column.maximum)}"
+            rules.append(
+                Rule(
+                    "hors_bornes",
+                    ~bad & number.is_not_null() & ((number < low) | (number > high)),
+                    pl.format("{} est hors de l'intervalle {}", shown, pl.lit(bounds)),
+                )
+            )
+    elif column.type == "date":
+        value = _date(text)
+        rules.append(
+            Rule(
+                "date_invalide",
+                text.is_not_null() & value.is_null(),
+                pl.format("{} n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA)", shown),
+            )
+        )
+    elif column.type == "enum":
+        canonical = {a.lower(): a for a in column.allowed}
+        value = text.str.to_lowercase().replace_strict(
+            canonical, default=None, return_dtype=pl.String
+        )
+        rules.append(
+            Rule(
+                "valeur_non_admise",
+                text.is_not_null() & value.is_null(),
+                pl.format(
+                    "{} n'est pas une valeur admise ({})", shown, pl.lit(", ".join(column.allowed))
+                ),
+            )
+        )
+    elif column.type == "oui_non":
+        value = text.str.to_lowercase().replace_strict(
+            {"oui": True, "non": False}, default=None, return_dtype=pl.Boolean
+        )
+        rules.append(
+            Rule(
+                "valeur_non_admise",
+                text.is_not_null() & value.is_null(),
+                pl.format("{} n'est pas 'oui' ou 'non'", shown),
+            )
+        )
+    else:  # pragma: no cover - specs are static
+        raise ValueError(column.type)
+    return value.alias(column.column), rules
+
+
+def _fmt(bound: float | None) -> str:
+    if bound is None:
+        return ""
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
+def month_bounds(period: str) -> tuple[date, date]:
+    year, month = int(period[:4]), int(period[5:7])
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def validate(
+    raw: RawFrame,
+    kind: DeliveryKind,
+    *,
+    period: str | None,
+    key: bytes,
+    columns: tuple[Column, ...] | None = None,
+    extra_rules: Iterable[Rule] = (),
+) -> Validated:
+    """Split a delivery into typed rows to load and quarantined rows with reasons."""
+    columns = columns or kind.columns
+    ignored = check_columns(raw, columns)
+    frame = raw.frame
+    # Personal identifiers are hashed before anything else sees them, quarantine included.
+    pseudonymised = [c for c in columns if c.pseudonymise]
+    if pseudonymised:
+        frame = frame.with_columns(
+            pseudonymise_series(frame.get_column(c.name.lower()).str.strip_chars(), key)
+            for c in pseudonymised
+        )
+    kept = [c for c in columns if not c.drop]
+    typed: list[pl.Expr] = []
+    rules: list[Rule] = []
+    for column in kept:
+        value, column_rules = _typed(column)
+        typed.append(value)
+        rules.extend(column_rules)
+    if kind.period_date and period and kind.period == "month":
+        first, last = month_bounds(period)
+        column = next(c for c in kept if c.column == kind.period_date)
+        when = _date(_clean(column.name.lower()))
+        rules.append(
+            Rule(
+                "date_hors_periode",
+                when.is_not_null() & ((when < first) | (when > last)),
+                pl.format(
+                    "{}: '{}' est hors du mois du fichier ({})",
+                    pl.lit(column.name),
+                    _clean(column.name.lower()),
+                    pl.lit(period),
+                ),
+            )
+        )
+    for later, earlier in kind.ordered_dates:
+        later_date, earlier_date = _date(_clean(later)), _date(_clean(earlier))
+        rules.append(
+            Rule(
+                "dates_incoherentes",
+                later_date.is_not_null() & earlier_date.is_not_null() & (later_date < earlier_date),
+                pl.format(
+                    "{}: '{}' est antérieure à {} '{}'",
+                    pl.lit(later),
+                    _clean(later),
+                    pl.lit(earlier),
+                    _clean(earlier),
+                ),
+            )
+        )
+    rules.extend(extra_rules)
+
+    failed_any = (
+        pl.any_horizontal([r.failed.fill_null(False) for r in rules]) if rules else pl.lit(False)
+    )
+    rule_code = pl.coalesce(
+        [pl.when(r.failed.fill_null(False)).then(pl.lit(r.code)) for r in rules]
+    )
+    message = pl.concat_str(
+        [pl.when(r.failed.fill_null(False)).then(r.message) for r in rules],
+        separator=" ; ",
+        ignore_nulls=True,
+    )
+    contenu = pl.struct([_clean(c.name.lower()).alias(c.name) for c in kept]).struct.json_encode()
+    checked = frame.with_columns(
+        failed_any.alias("__failed"),
+        rule_code.alias("__regle") if rules else pl.lit(None, pl.String).alias("__regle"),
+        message.alias("__motif") if rules else pl.lit(None, pl.String).alias("__motif"),
+    )
+
+    if kind.unique_within_delivery:
+        keys = [k.lower() for k in kind.unique_within_delivery]
+        names = ", ".join(kind.unique_within_delivery)
+        last_line = (
+            pl.col(LINE_COLUMN).filter(~pl.col("__failed")).max().over([_clean(k) for k in keys])
+        )
+        repeated = ~pl.col("__failed") & (pl.col(LINE_COLUMN) != last_line)
+        checked = checked.with_columns(
+            pl.when(repeated)
+            .then(pl.lit("doublon_dans_fichier"))
+            .otherwise(pl.col("__regle"))
+            .alias("__regle"),
+            pl.when(repeated)
+            .then(pl.format("{} répété: la ligne {} le remplace", pl.lit(names), last_line))
+            .otherwise(pl.col("__motif"))
+            .alias("__motif"),
+            (pl.col("__failed") | repeated).alias("__failed"),
+        )
+
+    loaded = checked.filter(~pl.col("__failed")).select(pl.col(LINE_COLUMN).alias("ligne"), *typed)
+    quarantine = checked.filter(pl.col("__failed")).select(
+        pl.col(LINE_COLUMN).alias("ligne"),
+        pl.col("__regle").alias("regle"),
+        pl.col("__motif").alias("motif"),
+        contenu.alias("contenu"),
+    )
+    return Validated(loaded, quarantine, ignored)

@@ -1,0 +1,104 @@
+"""Benchmark: wall time and peak memory of generating and ingesting a scale.
+
+Run with `make bench` (national) or `python -m tests.bench small`. Each step runs in its own
+process so that its peak resident memory is its own (getrusage of the waited child). The
+home folder is a scratch one under TMPDIR unless BENCH_HOME is set; results are printed and
+appended to `$BENCH_HOME/bench.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_CHILD = """
+import resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.run(sys.argv[1:]).returncode
+elapsed = time.perf_counter() - started
+peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"__BENCH__ {elapsed:.3f} {peak_kib} {code}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def measure(name: str, command: list[str], env: dict[str, str]) -> dict[str, object]:
+    """Run one command in a fresh process; wall seconds and peak RSS of that process tree's
+    largest process."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, *command], env=env, stderr=subprocess.PIPE, text=True
+    )
+    lines = proc.stderr.splitlines()
+    marker = next(line for line in reversed(lines) if line.startswith("__BENCH__"))
+    _, elapsed, peak_kib, code = marker.split()
+    for line in lines:
+        if not line.startswith("__BENCH__"):
+            print(line, file=sys.stderr)
+    result = {
+        "step": name,
+        "seconds": float(elapsed),
+        "peak_rss_mib": round(int(peak_kib) / 1024, 1),
+        "exit_code": int(code),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def disk_usage(path: Path) -> tuple[int, int]:
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def main(scale: str) -> int:
+    root = Path(os.environ.get("BENCH_HOME") or tempfile.mkdtemp(prefix=f"bench-{scale}-"))
+    home = root / "home"
+    if home.exists():
+        shutil.rmtree(home)
+    env = dict(os.environ, TRANQUILLITY_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
+    env.setdefault("DO_NOT_TRACK", "1")
+    tranquillity = str(Path(sys.executable).with_name("tranquillity"))
+    results = []
+    started = time.perf_counter()
+    results.append(
+        measure(
+            f"generate --scale {scale}",
+            [
+                tranquillity,
+                "generate",
+                "--scale",
+                scale,
+                "--seed",
+                "42",
+                "--out",
+                str(home / "inbox"),
+            ],
+            env,
+        )
+    )
+    files, size = disk_usage(home / "inbox")
+    print(f"inbox: {files} files, {size / 2**20:.0f} MiB", flush=True)
+    results.append(measure("refresh (ingest)", [tranquillity, "refresh"], env))
+    db = home / "work" / "warehouse.duckdb"
+    summary = {
+        "scale": scale,
+        "inbox_files": files,
+        "inbox_mib": round(size / 2**20, 1),
+        "warehouse_mib": round(db.stat().st_size / 2**20, 1) if db.exists() else None,
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "steps": results,
+        "cores": os.cpu_count(),
+    }
+    with (root / "bench.jsonl").open("a") as handle:
+        handle.write(json.dumps(summary) + "\n")
+    print(json.dumps(summary, indent=2))
+    return max(int(r["exit_code"]) for r in results)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "national"))

@@ -1,0 +1,96 @@
+"""The `tranquillity` command: refresh through a real Dagster run, status, sql."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+from click.testing import CliRunner
+
+from pipelines.cli import format_table, main
+from pipelines.settings import Home
+from tests.conftest import INCIDENTS_HEADER, stock, write_delimited
+
+
+def _deliver(home: Home) -> None:
+    stock(home)
+    write_delimited(
+        home.inbox_family("landlord") / "HMP_incidents_2025-01.csv",
+        INCIDENTS_HEADER,
+        ["I1;2025-01-03;R1;;DEG;hall;2;;oui;;;", "I2;2025-01-03;R1;;DEG;hall;9;;oui;;;"],
+    )
+    write_delimited(home.inbox_family("landlord") / "HMP_procedures_2025-01.csv", "a;b", ["1;2"])
+
+
+def test_refresh_runs_dagster_and_prints_summary(home: Home) -> None:
+    _deliver(home)
+    runner = CliRunner()
+    result = runner.invoke(main, ["refresh"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    landlord = next(line for line in lines if line.startswith("landlord"))
+    # deliveries, current, superseded, duplicates, rejected, read, loaded, quarantined
+    assert [c.strip() for c in landlord.split("|")][1:] == ["3", "2", "0", "0", "1", "5", "4", "1"]
+    assert "rejected: landlord/HMP_procedures_2025-01.csv: colonnes manquantes" in result.output
+    assert "1 x hors_bornes (first at line 3)" in result.output
+    last = json.loads(home.last_refresh.read_text())
+    assert last["outcome"] == "loaded" and last["exit_code"] == 0
+    # The run is recorded in the project-local Dagster instance.
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(last["run_id"])
+        assert run is not None and run.is_success
+        materialized = instance.get_latest_materialization_event(
+            __import__("dagster").AssetKey("raw_landlord")
+        )
+        assert materialized is not None
+        metadata = materialized.asset_materialization.metadata
+        assert metadata["rows_quarantined"].value == 1
+
+    status = runner.invoke(main, ["status"])
+    assert status.exit_code == 0
+    assert "current publication: none yet" in status.output
+    assert "last refresh: loaded (exit 0)" in status.output
+
+
+def test_sql_on_warehouse_and_errors(home: Home) -> None:
+    _deliver(home)
+    runner = CliRunner()
+    assert runner.invoke(main, ["refresh"]).exit_code == 0
+    ok = runner.invoke(
+        main, ["sql", "--warehouse", "SELECT type_fichier, statut FROM raw.livraisons ORDER BY 1"]
+    )
+    assert ok.exit_code == 0
+    assert "incidents    | chargee" in ok.output and "(3 rows)" in ok.output
+    as_csv = runner.invoke(
+        main, ["sql", "--warehouse", "--csv", "SELECT 1 AS a, NULL AS b, 'x;y' AS c"]
+    )
+    assert as_csv.output == "a,b,c\n1,,x;y\n"
+    bad = runner.invoke(main, ["sql", "--warehouse", "SELECT * FROM nope"])
+    assert bad.exit_code == 1 and "nope" in bad.output
+    # No publication yet: a clear message, exit 1.
+    missing = runner.invoke(main, ["sql", "SELECT 1"])
+    assert missing.exit_code == 1 and "no publication yet" in missing.output
+
+
+def test_sql_reads_the_publication_read_only(home: Home) -> None:
+    home.published.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(home.current_publication)) as con:
+        con.execute("CREATE TABLE t AS SELECT 42 AS n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["sql", "SELECT n FROM t"])
+    assert result.exit_code == 0 and "42" in result.output
+    write = runner.invoke(main, ["sql", "CREATE TABLE u (x INT)"])
+    assert write.exit_code == 1 and "read-only" in write.output.lower()
+
+
+def test_format_table_aligns_and_spells_null() -> None:
+    text = format_table(["name", "n"], [("a", 1), ("bbb", None)])
+    assert text.splitlines() == [
+        "name |    n",
+        "-----+-----",
+        "a    |    1",
+        "bbb  | NULL",
+        "(2 rows)",
+    ]
