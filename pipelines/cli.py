@@ -78,8 +78,11 @@ def generate(scale: str, seed: int, out: Path | None, months: str | None) -> Non
 
 @main.command()
 def refresh() -> None:
-    """Materialize everything from the inbox through Dagster and print what was loaded."""
+    """Materialize everything from the inbox through Dagster; publish if every gate passes."""
     home = _home()
+    from pipelines.dbt_project import ensure_manifest
+
+    ensure_manifest()
     from dagster import DagsterInstance
 
     from pipelines.definitions import defs
@@ -92,22 +95,59 @@ def refresh() -> None:
         )
     outcome["run_id"] = result.run_id
     outcome["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    failures = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
-    if not result.success:
-        outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE}
-        for event in failures:
-            error = event.step_failure_data.error if event.step_failure_data else None
-            click.echo(
-                f"step {event.step_key} failed: {error.message.strip() if error else ''}", err=True
-            )
-        _write_last_refresh(home, outcome)
-        sys.exit(EXIT_FAILURE)
-    summary = _ledger(home)
-    outcome |= {"outcome": "loaded", "exit_code": EXIT_OK, "families": summary}
-    _write_last_refresh(home, outcome)
+    summary = _ledger(home) if home.warehouse_db.exists() else []
+    outcome["families"] = summary
     _print_ledger(summary)
     _print_rejections(home, since=started)
-    click.echo(f"warehouse: {home.warehouse_db}")
+    checks = _checks_of_run(home, result.run_id)
+    blocking = [c for c in checks if c.blocks]
+    outcome["checks"] = {"total": len(checks), "blocking_failed": len(blocking)}
+    published = [
+        e
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+        and e.asset_key is not None
+        and e.asset_key.path == ["publication"]
+    ]
+    if published:
+        metadata = published[0].materialization.metadata
+        publication_id = metadata["publication_id"].value
+        outcome |= {"outcome": "published", "exit_code": EXIT_OK, "publication_id": publication_id}
+        _write_last_refresh(home, outcome)
+        click.echo(f"checks: {len(checks)} run, 0 blocking failed")
+        click.echo(f"published {publication_id}: {home.current_publication}")
+        return
+    if blocking:
+        outcome |= {"outcome": "blocked", "exit_code": EXIT_BLOCKED}
+        _write_last_refresh(home, outcome)
+        click.echo(
+            f"publication BLOCKED: {len(blocking)} of {len(checks)} checks failed; "
+            f"the current publication is unchanged ({home.current_publication})",
+            err=True,
+        )
+        for check in blocking:
+            click.echo(f"  - {check.describe()}", err=True)
+        sys.exit(EXIT_BLOCKED)
+    outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE}
+    _write_last_refresh(home, outcome)
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error if event.step_failure_data else None
+            message = error.message.strip() if error else ""
+            click.echo(f"step {event.step_key} failed: {message}", err=True)
+    click.echo("refresh failed: nothing was published", err=True)
+    sys.exit(EXIT_FAILURE)
+
+
+def _checks_of_run(home: Home, run_id: str) -> list[Any]:
+    if not home.warehouse_db.exists():
+        return []
+    import duckdb
+
+    from pipelines.audit import outcomes_of_run
+
+    with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
+        return outcomes_of_run(con, run_id)
 
 
 @main.command()

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from pipelines.cli import format_table, main
 from pipelines.settings import Home
-from tests.conftest import INCIDENTS_HEADER, stock, write_delimited
+from tests.conftest import INCIDENTS_HEADER, ingest, stock, write_delimited
 
 
 def _deliver(home: Home) -> None:
@@ -22,42 +22,46 @@ def _deliver(home: Home) -> None:
     write_delimited(home.inbox_family("landlord") / "HMP_procedures_2025-01.csv", "a;b", ["1;2"])
 
 
-def test_refresh_runs_dagster_and_prints_summary(home: Home) -> None:
+def test_refresh_without_reference_is_blocked_and_publishes_nothing(home: Home) -> None:
+    """Landlord files only: their commune is in no EPCI file, a blocking check fails."""
     _deliver(home)
     runner = CliRunner()
     result = runner.invoke(main, ["refresh"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
     lines = result.output.splitlines()
     landlord = next(line for line in lines if line.startswith("landlord"))
     # deliveries, current, superseded, duplicates, rejected, read, loaded, quarantined
     assert [c.strip() for c in landlord.split("|")][1:] == ["3", "2", "0", "0", "1", "5", "4", "1"]
     assert "rejected: landlord/HMP_procedures_2025-01.csv: colonnes manquantes" in result.output
     assert "1 x hors_bornes (first at line 3)" in result.output
+    assert "publication BLOCKED" in result.output
+    assert "assert_communes_in_epci_file [dbt_test]" in result.output
+    assert "13055" in result.output  # the example names the offending commune
+    assert not home.current_publication.exists()
     last = json.loads(home.last_refresh.read_text())
-    assert last["outcome"] == "loaded" and last["exit_code"] == 0
-    # The run is recorded in the project-local Dagster instance.
-    from dagster import DagsterInstance
+    assert last["outcome"] == "blocked" and last["exit_code"] == 3
+    # The run is recorded in the project-local Dagster instance, ingestion included.
+    import dagster as dg
 
-    with DagsterInstance.get() as instance:
-        run = instance.get_run_by_id(last["run_id"])
-        assert run is not None and run.is_success
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_run_by_id(last["run_id"]) is not None
         materialized = instance.get_latest_materialization_event(
-            __import__("dagster").AssetKey("raw_landlord")
+            dg.AssetKey(["raw", "landlord_incidents"])
         )
         assert materialized is not None
-        metadata = materialized.asset_materialization.metadata
-        assert metadata["rows_quarantined"].value == 1
+        assert materialized.asset_materialization.metadata["rows_quarantined"].value == 1
+        assert instance.get_latest_materialization_event(dg.AssetKey(["publication"])) is None
 
     status = runner.invoke(main, ["status"])
     assert status.exit_code == 0
     assert "current publication: none yet" in status.output
-    assert "last refresh: loaded (exit 0)" in status.output
+    assert "last refresh: blocked (exit 3)" in status.output
 
 
 def test_sql_on_warehouse_and_errors(home: Home) -> None:
     _deliver(home)
+    ingest(home, "landlord")
     runner = CliRunner()
-    assert runner.invoke(main, ["refresh"]).exit_code == 0
     ok = runner.invoke(
         main, ["sql", "--warehouse", "SELECT type_fichier, statut FROM raw.livraisons ORDER BY 1"]
     )

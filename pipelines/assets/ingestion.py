@@ -6,10 +6,13 @@ late: the asset would already hold the bad rows), bad rows go to `raw.quarantain
 unreadable files are recorded as rejected with their reason.
 """
 
+from collections.abc import Iterator
+
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines.ingest.loader import FamilyReport, ingest_family
+from pipelines.ingest.specs import ALL_KINDS, SSMSI_KIND
 from pipelines.resources import WarehouseResource
 
 _DESCRIPTIONS = {
@@ -22,13 +25,23 @@ _DESCRIPTIONS = {
 
 
 def _ingestion_asset(family: str) -> dg.AssetsDefinition:
-    @dg.asset(
+    """One multi-asset per family: one Dagster asset per raw table it writes, keyed like the
+    dbt sources (`raw/<table>`) so that staging models hang off the right table."""
+    tables = sorted({kind.table for kind in (*ALL_KINDS, SSMSI_KIND) if kind.family == family})
+
+    @dg.multi_asset(
         name=f"raw_{family}",
         group_name="raw",
-        kinds={"duckdb", "polars"},
-        description=_DESCRIPTIONS[family],
+        specs=[
+            dg.AssetSpec(
+                ["raw", table], kinds={"duckdb", "polars"}, description=_DESCRIPTIONS[family]
+            )
+            for table in tables
+        ],
     )
-    def _load(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _load(
+        context: AssetExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.MaterializeResult]:
         home = warehouse.get_home()
         with warehouse.connect() as con:
             report: FamilyReport = ingest_family(
@@ -40,7 +53,8 @@ def _ingestion_asset(family: str) -> dg.AssetsDefinition:
             f"{family}: {report.new_deliveries} new deliveries, {report.rows_loaded} rows loaded, "
             f"{report.rows_quarantined} quarantined"
         )
-        return dg.MaterializeResult(metadata=report.as_metadata())
+        for table in tables:
+            yield dg.MaterializeResult(asset_key=["raw", table], metadata=report.as_metadata())
 
     return _load
 

@@ -1,0 +1,59 @@
+"""checks -> publish: the publication is written only when every blocking check passed.
+
+This step does not trust that Dagster skipped it after a failure (dagster #25112): it reads
+the audit record of the run and refuses to publish unless every blocking check of this run
+passed and at least the dbt build recorded its checks.
+"""
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from pipelines.assets.transform import dbt_models
+from pipelines.audit import outcomes_of_run
+from pipelines.publish import write_publication
+from pipelines.resources import WarehouseResource
+
+GATE_BLOCKED = "gate_blocked"
+
+_MARTS = [key for key, group in dbt_models.group_names_by_key.items() if group == "marts"]
+
+
+@dg.asset(
+    name="publication",
+    group_name="publish",
+    deps=_MARTS,
+    kinds={"duckdb"},
+    description="published/current.duckdb: contract tables and other marts, swapped atomically.",
+)
+def publication(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    home = warehouse.get_home()
+    with warehouse.connect() as con:
+        outcomes = outcomes_of_run(con, context.run_id)
+        blocking = [o for o in outcomes if o.blocks]
+        if not any(o.origine.startswith("dbt") for o in outcomes):
+            raise dg.Failure(
+                description="no dbt check was recorded for this run: nothing is published",
+                metadata={GATE_BLOCKED: True},
+            )
+        if blocking:
+            raise dg.Failure(
+                description=f"{len(blocking)} blocking checks failed: nothing is published",
+                metadata={
+                    GATE_BLOCKED: True,
+                    "failed_checks": "\n".join(
+                        f"{o.controle} on {o.cible}: {o.nb_echecs} failing rows" for o in blocking
+                    ),
+                },
+            )
+        result = write_publication(con, home, run_id=context.run_id, n_controles=len(outcomes))
+    context.log.info(f"published {result.publication_id} ({len(result.tables)} tables)")
+    return dg.MaterializeResult(
+        metadata={
+            "publication_id": result.publication_id,
+            "path": str(result.path),
+            "tables": ", ".join(result.tables),
+            "n_controles": result.n_controles,
+        }
+    )

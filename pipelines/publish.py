@@ -1,0 +1,171 @@
+"""Write-audit-publish: a publication is a new DuckDB file, swapped in atomically.
+
+The marts are built in the working database; the publication is a *copy* of the published
+tables into `published/<publication_id>.duckdb`, written under a temporary name, fsynced,
+renamed, then hard-linked over `published/current.duckdb` with one atomic `rename`. A reader
+holding the old file keeps reading the old inode; a crash at any point leaves the previous
+`current.duckdb` whole (at worst a `.partial` file, removed by the next publication).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from pipelines.settings import REPO_ROOT, Home
+
+CONTRACT_TABLES: tuple[str, ...] = (
+    "indicateurs_incidents_mois",
+    "indicateurs_delinquance_commune_annee",
+    "indicateurs_delinquance_epci_annee",
+    "indicateurs_mixite_epci_annee",
+)
+MARTS_SCHEMA = "marts"
+KEEP_ENV = "TRANQUILLITY_KEEP_PUBLICATIONS"
+DEFAULT_KEEP = 10
+
+
+@dataclass(frozen=True)
+class Publication:
+    publication_id: str
+    path: Path
+    tables: tuple[str, ...]
+    n_controles: int
+
+
+def version_code() -> str:
+    """Package version and git commit of the code that built the publication."""
+    from importlib.metadata import version
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version('tranquillity')}+{commit}" if commit else version("tranquillity")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def new_publication_id(published: Path, now: datetime) -> str:
+    base = now.strftime("%Y%m%dT%H%M%SZ")
+    candidate, n = base, 1
+    while (published / f"{candidate}.duckdb").exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def published_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """Contract tables first, then every other mart (additions are welcome)."""
+    marts = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_type = 'BASE TABLE'",
+            [MARTS_SCHEMA],
+        ).fetchall()
+    }
+    missing = [t for t in CONTRACT_TABLES if t not in marts]
+    if missing:
+        raise RuntimeError(f"contract tables missing from the marts: {', '.join(missing)}")
+    return CONTRACT_TABLES + tuple(sorted(marts - set(CONTRACT_TABLES)))
+
+
+def write_publication(
+    con: duckdb.DuckDBPyConnection, home: Home, *, run_id: str, n_controles: int
+) -> Publication:
+    """Copy the marts into a new publication file and make it current, atomically."""
+    published = home.published
+    published.mkdir(parents=True, exist_ok=True)
+    for stale in published.glob(".*.partial"):
+        stale.unlink()
+    now = datetime.now(UTC)
+    publication_id = new_publication_id(published, now)
+    final = published / f"{publication_id}.duckdb"
+    partial = published / f".{publication_id}.duckdb.partial"
+    tables = published_tables(con)
+    con.execute(f"ATTACH '{partial}' AS pub")
+    try:
+        for table in tables:
+            con.execute(f'CREATE TABLE pub."{table}" AS SELECT * FROM {MARTS_SCHEMA}."{table}"')
+        con.execute(
+            """
+            CREATE TABLE pub.publication_livraisons AS
+            SELECT livraison_id, famille, type_fichier, code_bailleur, periode, fichier, sha256,
+                   lignes_lues, lignes_chargees, lignes_quarantaine, statut
+            FROM raw.livraisons WHERE statut = 'chargee' ORDER BY livraison_id
+            """
+        )
+        con.execute(
+            """
+            CREATE TABLE pub.publication AS
+            SELECT ?::VARCHAR AS publication_id,
+                   ?::TIMESTAMP AS publiee_le,
+                   min(strptime(periode, '%Y-%m'))::DATE AS periode_debut,
+                   last_day(max(strptime(periode, '%Y-%m')))::DATE AS periode_fin,
+                   (SELECT count(*) FROM pub.publication_livraisons) AS n_livraisons,
+                   ?::BIGINT AS n_controles,
+                   0::BIGINT AS n_controles_en_echec,
+                   ?::VARCHAR AS version_code,
+                   ?::VARCHAR AS run_id
+            FROM raw.livraisons
+            WHERE statut = 'chargee'
+              AND type_fichier IN ('incidents', 'procedures', 'evenements', 'attributions')
+            """,
+            [publication_id, now.replace(tzinfo=None), n_controles, version_code(), run_id],
+        )
+    finally:
+        con.execute("DETACH pub")
+    _fsync(partial)
+    os.replace(partial, final)
+    swap = published / ".current.duckdb.swap"
+    swap.unlink(missing_ok=True)
+    try:
+        os.link(final, swap)
+    except OSError:  # file systems without hard links: a copy, still swapped atomically
+        import shutil
+
+        shutil.copyfile(final, swap)
+        _fsync(swap)
+    os.replace(swap, home.current_publication)
+    _fsync(published)
+    prune(home)
+    return Publication(
+        publication_id, final, (*tables, "publication", "publication_livraisons"), n_controles
+    )
+
+
+def prune(home: Home) -> list[Path]:
+    """Keep the newest N publications (TRANQUILLITY_KEEP_PUBLICATIONS, default 10)."""
+    keep = max(1, int(os.environ.get(KEEP_ENV, DEFAULT_KEEP)))
+    history = sorted(
+        (p for p in home.published.glob("*.duckdb") if p.name != "current.duckdb"),
+        key=lambda p: p.name,
+        reverse=True,
+    )
+    removed = []
+    current_inode = (
+        home.current_publication.stat().st_ino if home.current_publication.exists() else None
+    )
+    for path in history[keep:]:
+        if path.stat().st_ino == current_inode:
+            continue
+        path.unlink()
+        removed.append(path)
+    return removed
