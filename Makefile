@@ -15,7 +15,7 @@ SCALE ?= small
 SEED ?= 42
 BENCH_SCALE ?= national
 
-.PHONY: help install run refresh status test lint format ui bench clean-warehouse
+.PHONY: help install manifest docs run refresh status test lint format ui bench clean-warehouse
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,7 +30,17 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed  ## Create .venv from uv.lock (idempotent)
 
-run: install  ## Generate the small sample into an empty inbox, refresh, say where things are
+# @dbt_assets reads dbt's manifest at import time: parse the project when it changed.
+manifest: install  ## Parse the dbt project (dbt_project/target/manifest.json) if stale
+	@$(BIN)/python -c "from pipelines.dbt_project import ensure_manifest; ensure_manifest()"
+
+docs: manifest  ## dbt docs (offline) for the working warehouse -> dbt_project/target/index.html
+	@mkdir -p "$(TRANQUILLITY_HOME)/work"
+	TRANQUILLITY_WAREHOUSE_DB="$(TRANQUILLITY_HOME)/work/warehouse.duckdb" $(BIN)/dbt docs generate \
+		--project-dir dbt_project --profiles-dir dbt_project
+	@echo "docs: $(CURDIR)/dbt_project/target/index.html (serve: $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project)"
+
+run: manifest  ## Generate the small sample into an empty inbox, refresh, say where things are
 	@mkdir -p "$(TRANQUILLITY_HOME)/inbox"
 	@if [ -z "$$(find "$(TRANQUILLITY_HOME)/inbox" -type f -print -quit)" ]; then \
 		$(BIN)/tranquillity generate --scale $(SCALE) --seed $(SEED); \
@@ -38,19 +48,19 @@ run: install  ## Generate the small sample into an empty inbox, refresh, say whe
 		echo "inbox not empty: refreshing what is there (make clean-warehouse to start over)"; \
 	fi
 	$(BIN)/tranquillity refresh
-	@echo "home: $(TRANQUILLITY_HOME)  (inbox/, published/, work/warehouse.duckdb)"
-	@echo "try: $(BIN)/tranquillity status ; $(BIN)/tranquillity sql --warehouse \"SELECT * FROM raw.livraisons LIMIT 5\""
+	@echo "publication: $(TRANQUILLITY_HOME)/published/current.duckdb (history and open data: $(TRANQUILLITY_HOME)/published/)"
+	@echo "try: $(BIN)/tranquillity status ; $(BIN)/tranquillity sql \"SELECT * FROM indicateurs_mixite_epci_annee LIMIT 10\""
 
-refresh: install  ## Refresh from the inbox as it is
+refresh: manifest  ## Refresh from the inbox as it is
 	$(BIN)/tranquillity refresh
 
 status: install  ## Current publication and last refresh
 	$(BIN)/tranquillity status
 
-test: install  ## Lint, then the test suite (fast tests; `make test PYTEST_ARGS="-m slow"` for slow ones)
+test: manifest  ## Lint, then the test suite (fast tests; `make test PYTEST_ARGS="-m slow"` for slow ones)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: install  ## ruff check and format check
 	$(BIN)/ruff check .
@@ -60,12 +70,12 @@ format: install  ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-ui: install  ## Dagster web UI on the same definitions (http://127.0.0.1:3000)
+ui: manifest  ## Dagster web UI on the same definitions (http://127.0.0.1:3000)
 	@mkdir -p "$(DAGSTER_HOME)"
 	@test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
 	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
-bench: install  ## Time and peak memory of generate + ingest (BENCH_SCALE=national|small|tiny)
+bench: manifest  ## Time and peak memory of generate + ingest (BENCH_SCALE=national|small|tiny)
 	$(BIN)/python -m tests.bench $(BENCH_SCALE)
 
 clean-warehouse:  ## Delete runtime data under TRANQUILLITY_HOME (keeps its README)

@@ -121,12 +121,24 @@ def refresh() -> None:
         outcome |= {"outcome": "blocked", "exit_code": EXIT_BLOCKED}
         _write_last_refresh(home, outcome)
         click.echo(
-            f"publication BLOCKED: {len(blocking)} of {len(checks)} checks failed; "
+            f"publication BLOCKED: {sum(c.statut != 'skipped' for c in blocking)} blocking checks "
+            f"failed (of {len(checks)} run); "
             f"the current publication is unchanged ({home.current_publication})",
             err=True,
         )
-        for check in blocking:
+        failed = [c for c in blocking if c.statut != "skipped"]
+        for check in failed:
             click.echo(f"  - {check.describe()}", err=True)
+        skipped = len(blocking) - len(failed)
+        if skipped:
+            click.echo(
+                f"  ({skipped} downstream models and tests skipped because of them)", err=True
+            )
+        click.echo(
+            f'details: tranquillity sql --warehouse "SELECT * FROM audit.controles '
+            f"WHERE run_id = '{result.run_id}' AND statut <> 'pass'\"",
+            err=True,
+        )
         sys.exit(EXIT_BLOCKED)
     outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE}
     _write_last_refresh(home, outcome)

@@ -1,0 +1,14 @@
+-- Deduplicated incidents with their residence's territories (stock of the incident's year).
+-- Incidents whose residence is not in that stock are left out (the ingestion quarantines them).
+select
+    i.*,
+    r.code_residence,
+    r.code_commune,
+    r.code_qpv,
+    r.code_epci,
+    r.code_departement
+from {{ ref('int_incidents__dedoublonnes') }} as i
+inner join {{ ref('int_patrimoine__residences') }} as r
+    on r.code_bailleur = i.code_bailleur
+    and r.id_residence = i.id_residence
+    and r.annee = i.annee

@@ -1,0 +1,51 @@
+-- SSMSI indicators aggregated per EPCI (EPCI file applicable to the year): sums over diffused
+-- communes only; masked communes are counted, never valued.
+with communes as (
+    select
+        e.code_epci,
+        c.annee,
+        c.indicateur,
+        c.unite_de_compte,
+        c.nombre,
+        c.population,
+        c.logements,
+        c.diffuse
+    from {{ ref('indicateurs_delinquance_commune_annee') }} as c
+    inner join {{ ref('int_reference__epci_communes') }} as e
+        on e.code_commune = c.code_commune
+        and c.annee between e.annee_debut and e.annee_fin
+),
+
+agregats as (
+    select
+        code_epci,
+        annee,
+        indicateur,
+        min(unite_de_compte) as unite_de_compte,
+        sum(nombre) filter (where diffuse) as nombre,
+        sum(population) filter (where diffuse) as population,
+        sum(logements) filter (where diffuse) as logements,
+        count(*) filter (where not diffuse) as n_communes_non_diffusees,
+        count(*) filter (where diffuse) as n_communes_diffusees
+    from communes
+    group by code_epci, annee, indicateur
+)
+
+select
+    code_epci,
+    cast(annee as integer) as annee,
+    indicateur,
+    unite_de_compte,
+    cast(nombre as bigint) as nombre,
+    cast(population as bigint) as population,
+    cast(logements as bigint) as logements,
+    cast(n_communes_non_diffusees as bigint) as n_communes_non_diffusees,
+    cast(n_communes_diffusees as bigint) as n_communes_diffusees,
+    cast(
+        case
+            when indicateur = 'Cambriolages de logement'
+                then 1000.0 * nombre / nullif(logements, 0)
+            else 1000.0 * nombre / nullif(population, 0)
+        end as double
+    ) as taux_pour_mille
+from agregats

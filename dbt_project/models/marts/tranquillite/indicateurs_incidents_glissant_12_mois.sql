@@ -1,0 +1,47 @@
+-- 12-month rolling incident rate per territory, month and category: incidents of the covered
+-- months among the 12 months ending with `mois`, per 1,000 dwellings (dwelling-months / 12),
+-- and its change from the same month one year earlier.
+with glissant as (
+    select
+        niveau,
+        code_territoire,
+        mois,
+        categorie,
+        count(*) over w as n_mois_couverts_12_mois,
+        sum(n_incidents) over w as n_incidents_12_mois,
+        sum(n_logements) over w as n_logements_mois_12_mois
+    from {{ ref('indicateurs_incidents_mois') }}
+    window w as (
+        partition by niveau, code_territoire, categorie
+        order by mois
+        range between interval 11 month preceding and current row
+    )
+),
+
+taux as (
+    select
+        *,
+        12000.0 * n_incidents_12_mois / n_logements_mois_12_mois as taux_glissant_12_mois_pour_1000_logements
+    from glissant
+)
+
+select
+    t.niveau,
+    t.code_territoire,
+    t.mois,
+    t.categorie,
+    cast(t.n_mois_couverts_12_mois as bigint) as n_mois_couverts_12_mois,
+    cast(t.n_incidents_12_mois as bigint) as n_incidents_12_mois,
+    cast(t.n_logements_mois_12_mois as bigint) as n_logements_mois_12_mois,
+    cast(t.taux_glissant_12_mois_pour_1000_logements as double) as taux_glissant_12_mois_pour_1000_logements,
+    cast(p.taux_glissant_12_mois_pour_1000_logements as double) as taux_glissant_12_mois_annee_precedente,
+    cast(
+        100.0 * (t.taux_glissant_12_mois_pour_1000_logements - p.taux_glissant_12_mois_pour_1000_logements)
+        / nullif(p.taux_glissant_12_mois_pour_1000_logements, 0) as double
+    ) as evolution_annuelle_pct
+from taux as t
+left join taux as p
+    on p.niveau = t.niveau
+    and p.code_territoire = t.code_territoire
+    and p.categorie = t.categorie
+    and p.mois = cast(t.mois - interval 12 month as date)

@@ -1,0 +1,21 @@
+select
+    cast(livraison_id as bigint) as livraison_id,
+    famille,
+    type_fichier,
+    code_bailleur,
+    periode,
+    fichier,
+    taille_octets,
+    modifie_le,
+    sha256,
+    recue_le,
+    dialecte,
+    lignes_lues,
+    lignes_chargees,
+    lignes_quarantaine,
+    statut,
+    motif,
+    colonnes_ignorees,
+    remplacee_par,
+    doublon_de
+from {{ source('raw', 'livraisons') }}

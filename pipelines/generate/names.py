@@ -1,0 +1,271 @@
+"""Invented names and labels (places, organisations, incident labels, free-text comments).
+
+Why: deliveries must look like the real ones (accented names so that the encoding matters,
+commas in free text so that quoting matters) without containing any real person's data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.ingest.specs import CATEGORIES as NOMENCLATURE
+
+QPV_NAMES = [
+    "Les Tilleuls",
+    "La Bourgade",
+    "Le Mail",
+    "Cité des Œillets",
+    "Les Érables",
+    "Bel-Air",
+    "Les Hauts de Ville",
+    "La Source",
+    "Les Amandiers",
+    "Le Plan",
+    "La Castellane Nord",
+    "Les Aubépines",
+    "Le Vallon Fleuri",
+    "Les Cèdres",
+    "La Pinède",
+    "Les Lauriers",
+    "Saint-Éloi",
+    "Les Pléiades",
+    "La Roseraie",
+    "Le Grand Ensemble",
+    "Les Chênes",
+    "Cœur de Ville",
+    "Les Marronniers",
+    "La Croix-Rouge",
+    "Le Moulin",
+    "Les Mimosas",
+    "Les Genêts",
+    "La Soleillade",
+    "Les Hirondelles",
+    "Le Parc Sud",
+    "Les Oliviers",
+    "La Butte",
+    "Le Canal",
+    "Les Sablons",
+    "Les Peupliers",
+    "La Clairière",
+    "Le Béal",
+    "Les Bruyères",
+    "La Gare",
+    "Les Platanes",
+    "Font-Vert",
+    "Les Acacias",
+    "La Bégude",
+]
+
+_RES_PREFIX = [
+    "Résidence",
+    "Résidence",
+    "Cité",
+    "Les Jardins de",
+    "Le Clos",
+    "Les Terrasses de",
+    "Le Hameau de",
+    "Les Hauts de",
+    "Domaine de",
+    "Villa",
+    "Le Parc de",
+    "Îlot",
+]
+_RES_CORE = [
+    "Les Érables",
+    "Bellevue",
+    "Les Œillets",
+    "Saint-Éloi",
+    "Les Cèdres",
+    "Le Lavoir",
+    "La Fontaine",
+    "Les Genêts",
+    "Mistral",
+    "Les Pins",
+    "Beauséjour",
+    "La Forêt",
+    "Les Iris",
+    "Pasteur",
+    "Jean-Moulin",
+    "Les Platanes",
+    "Val Fleuri",
+    "La Chênaie",
+    "Les Cigales",
+    "L'Estérel",
+    "Les Pêcheurs",
+    "Le Château",
+    "Les Sœurs Blanches",
+    "Montéclair",
+    "Les Dahlias",
+    "Les Écureuils",
+    "La Clémentine",
+    "Les Bleuets",
+    "Le Bocage",
+    "Les Églantiers",
+    "Sainte-Thérèse",
+    "Les Mouettes",
+    "La Garrigue",
+]
+
+
+def residence_names(rng: np.random.Generator, n: int) -> list[str]:
+    """Residence names with accents and ligatures (œ), some with a building letter."""
+    p = rng.integers(0, len(_RES_PREFIX), size=n)
+    c = rng.integers(0, len(_RES_CORE), size=n)
+    suffix = rng.integers(0, 12, size=n)
+    out = []
+    for i in range(n):
+        core = _RES_CORE[c[i]]
+        prefix = _RES_PREFIX[p[i]]
+        if prefix.endswith(" de") and core[:1] in "AEIOUÉÈÊÎŒaeiou":
+            name = f"{prefix[:-3]} d'{core}"
+        elif prefix.endswith(" de") and core.startswith("Les "):
+            name = f"{prefix[:-3]} des {core[4:]}"
+        elif prefix.endswith(" de") and core.startswith("Le "):
+            name = f"{prefix[:-3]} du {core[3:]}"
+        else:
+            name = f"{prefix} {core}"
+        if suffix[i] < 3:
+            name += f" {'ABC'[suffix[i]]}"
+        elif suffix[i] == 3:
+            name += " II"
+        out.append(name)
+    return out
+
+
+# The common nomenclature (contract section 4), defined once with the ingestion rules.
+CATEGORIES = list(NOMENCLATURE)
+
+# Landlord-side labels per common category (libelle_source of the mapping files).
+SOURCE_LABELS = {
+    "degradation": [
+        "Dégradation porte de hall",
+        "Tags / graffitis",
+        "Vandalisme ascenseur",
+        "Boîtes aux lettres fracturées",
+        "Éclairage détérioré",
+        "Vitrage brisé",
+    ],
+    "occupation_hall": [
+        "Occupation abusive de hall",
+        "Regroupement cage d'escalier",
+        "Squat parties communes",
+        "Occupation toiture / coursive",
+    ],
+    "trouble_voisinage": [
+        "Nuisances sonores",
+        "Conflit de voisinage",
+        "Animaux dangereux",
+        "Troubles de jouissance",
+    ],
+    "agression_personnel": [
+        "Agression verbale gardien",
+        "Agression physique personnel",
+        "Menaces envers le personnel",
+    ],
+    "trafic_stupefiants": ["Trafic constaté", "Guetteurs / point de deal", "Stockage produits"],
+    "incendie": ["Feu de poubelle", "Incendie de véhicule", "Départ de feu parties communes"],
+    "depot_sauvage": ["Encombrants", "Dépôt d'ordures", "Jet de détritus par les fenêtres"],
+    "autre": ["Autre incivilité", "Rodéo motorisé", "Intrusion"],
+}
+
+COMMENTS = {
+    "degradation": [
+        "Porte du hall forcée, serrure à changer",
+        "Tags bât. C, 3e étage",
+        "Ascenseur vandalisé",
+        "Vitre de la porte d'entrée cassée",
+        "Boîtes aux lettres arrachées",
+    ],
+    "occupation_hall": [
+        "Rassemblement dans le hall, gardien empêché d'entrer",
+        "Jeunes assis dans l'escalier",
+        "Hall occupé en soirée, bruit",
+        "Chaises et canapé installés dans le hall",
+    ],
+    "trouble_voisinage": [
+        "Musique forte après 23h",
+        "Conflit entre voisins du 2e",
+        "Chien non tenu, plainte",
+        "Bruits répétés, « fête » le week-end",
+    ],
+    "agression_personnel": [
+        "Gardienne insultée lors de la sortie des bacs",
+        "Menaces envers l'agent d'entretien",
+        "Chargé de secteur bousculé",
+    ],
+    "trafic_stupefiants": [
+        "Guetteurs à l'entrée, va-et-vient",
+        "Point de vente signalé par locataires",
+        "Cache découverte dans la gaine technique",
+    ],
+    "incendie": [
+        "Feu de poubelle local OM",
+        "Véhicule incendié sur le parking",
+        "Départ de feu cave n°12",
+    ],
+    "depot_sauvage": [
+        "Encombrants devant le local vélos",
+        "Sacs d'ordures sur le palier",
+        "Matelas aux abords",
+    ],
+    "autre": ["Rodéo moto sur le parking", "Intrusion dans la chaufferie", "Divers, voir rapport"],
+}
+
+# Fragments for invented organisation names.
+ESH_SYLLABLES_A = [
+    "Logi",
+    "Habi",
+    "Domi",
+    "Neo",
+    "Alli",
+    "Terra",
+    "Provi",
+    "Sud",
+    "Atlan",
+    "Valo",
+    "Arca",
+    "Civi",
+    "Fonci",
+    "Résid",
+    "Azur",
+    "Méri",
+    "Litto",
+    "Esté",
+    "Vivé",
+    "Coro",
+    "Iso",
+    "Ora",
+]
+ESH_SYLLABLES_B = [
+    "rem",
+    "tat",
+    "méo",
+    "log",
+    "cia",
+    "sol",
+    "via",
+    "ane",
+    "lia",
+    "dis",
+    "sia",
+    "nor",
+    "gem",
+    "tis",
+    "cap",
+    "rio",
+    "lys",
+    "van",
+    "mur",
+    "bel",
+]
+ESH_SUFFIX = [
+    "Habitat",
+    "Logement",
+    "Résidences",
+    "Immobilière",
+    "Habitat social",
+    "Foyer",
+    "Cités",
+    "Toit",
+    "Demeures",
+]

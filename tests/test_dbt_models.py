@@ -1,0 +1,415 @@
+"""dbt models on the tiny sample: the build passes, and a few published figures recomputed by hand.
+
+One fixture per module generates the tiny sample into a temporary home and runs
+`tranquillity refresh` (Dagster: ingestion, `dbt build`, publication); some tests call dbt directly.
+Expected values are recomputed from the raw tables only, in Python (exact fractions) or plain SQL,
+never from the dbt models.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DBT_PROJECT = REPO / "dbt_project"
+
+
+@dataclass(frozen=True)
+class Built:
+    home: Path
+    db: Path
+    env: dict[str, str]
+    dbt_dir: Path
+
+
+def _run(
+    cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode in ok, (
+        f"{' '.join(cmd)} -> {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
+    return proc
+
+
+def dbt(built: Built, *args: str, db: Path | None = None, ok: tuple[int, ...] = (0,)):
+    env = dict(built.env, TRANQUILLITY_WAREHOUSE_DB=str(db or built.db))
+    cmd = [
+        str(BIN / "dbt"),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(built.dbt_dir / "target"),
+        "--log-path",
+        str(built.dbt_dir / "logs"),
+    ]
+    return _run(cmd, env, ok)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    root = tmp_path_factory.mktemp("dbt_models")
+    home = root / "home"
+    env = dict(
+        os.environ,
+        TRANQUILLITY_HOME=str(home),
+        TRANQUILLITY_PSEUDO_KEY="test-key-not-secret",
+        DAGSTER_HOME=str(home / "dagster"),
+        DO_NOT_TRACK="1",
+    )
+    _run([str(BIN / "tranquillity"), "generate", "--scale", "tiny", "--seed", "1"], env)
+    # The refresh runs `dbt build` through Dagster and publishes: the marts are in place.
+    refresh = _run([str(BIN / "tranquillity"), "refresh"], env)
+    db = home / "work" / "warehouse.duckdb"
+    assert db.exists(), refresh.stdout[-4000:] + refresh.stderr[-4000:]
+    with duckdb.connect(str(db), read_only=True) as c:
+        loaded = c.execute(
+            "select count(*) from raw.livraisons where statut = 'chargee'"
+        ).fetchone()[0]
+    assert loaded > 0, refresh.stdout[-4000:] + refresh.stderr[-4000:]
+    return Built(home=home, db=db, env=env, dbt_dir=root / "dbt")
+
+
+@pytest.fixture(scope="module")
+def con(built: Built):
+    connection = duckdb.connect(str(built.db), read_only=True)
+    yield connection
+    connection.close()
+
+
+def rows(con, sql: str, params: list | None = None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+# --- helpers recomputing from raw tables only -----------------------------------------------------
+
+CURRENT = """
+    select livraison_id, type_fichier, code_bailleur, periode, fichier, modifie_le
+    from raw.livraisons where statut = 'chargee'
+"""
+
+
+def epci_of(con) -> callable:
+    """(commune, year) -> (code_epci, dep) using the EPCI file of the latest year <= Y, else the earliest."""
+    files = defaultdict(dict)
+    for r in rows(
+        con,
+        f"""select cast(l.periode as integer) as annee, e.codgeo, e.epci, e.dep
+            from raw.reference_epci e join ({CURRENT}) l using (livraison_id)""",
+    ):
+        files[r["annee"]][r["codgeo"]] = (r["epci"], r["dep"])
+    years = sorted(files)
+
+    def lookup(commune: str, year: int):
+        applicable = [y for y in years if y <= year]
+        chosen = applicable[-1] if applicable else years[0]
+        return files[chosen].get(commune)
+
+    return lookup
+
+
+def test_contract_tables_exist_with_types(con) -> None:
+    types = {
+        (r["table_name"], r["column_name"]): r["data_type"]
+        for r in rows(
+            con,
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'marts'",
+        )
+    }
+    assert types[("indicateurs_incidents_mois", "mois")] == "DATE"
+    assert types[("indicateurs_incidents_mois", "n_incidents")] == "BIGINT"
+    assert types[("indicateurs_incidents_mois", "n_logements")] == "BIGINT"
+    assert types[("indicateurs_incidents_mois", "taux_pour_1000_logements")] == "DOUBLE"
+    assert types[("indicateurs_delinquance_commune_annee", "diffuse")] == "BOOLEAN"
+    assert types[("indicateurs_delinquance_epci_annee", "n_communes_non_diffusees")] == "BIGINT"
+    assert types[("indicateurs_mixite_epci_annee", "conforme_q1_hors_qpv")] == "BOOLEAN"
+    assert types[("indicateurs_mixite_epci_annee", "manque_hors_q1_qpv")] == "BIGINT"
+    niveaux = {
+        r["niveau"]
+        for r in rows(con, "select distinct niveau from marts.indicateurs_incidents_mois")
+    }
+    assert niveaux == {"residence", "qpv", "commune", "epci", "departement", "bailleur", "ensemble"}
+
+
+def test_residence_month_rate_recomputed(con) -> None:
+    # Incidents of current deliveries, one per (landlord, id_incident): newest delivery
+    # (modifie_le, then file name), then last line. Plain SQL on raw tables.
+    incidents = f"""
+        with cur as ({CURRENT}),
+        inc as (
+            select i.*, row_number() over (
+                partition by i.code_bailleur, i.id_incident
+                order by c.modifie_le desc, c.fichier desc, i.ligne desc) as rn
+            from raw.landlord_incidents i join cur c using (livraison_id)
+            where c.type_fichier = 'incidents'
+        )
+        select code_bailleur, id_residence, date_trunc('month', date_signalement)::date as mois,
+               count(*) as n
+        from inc where rn = 1
+        group by all
+    """
+    # Take the residence-month with the most incidents of the re-delivered month, if any.
+    redelivered = rows(
+        con,
+        "select code_bailleur, periode from raw.livraisons "
+        "where type_fichier = 'incidents' and statut = 'remplacee' limit 1",
+    )
+    where = ""
+    if redelivered:
+        b, p = redelivered[0]["code_bailleur"], redelivered[0]["periode"]
+        where = f"where code_bailleur = '{b}' and strftime(mois, '%Y-%m') = '{p}'"
+    pick = rows(con, f"select * from ({incidents}) {where} order by n desc, id_residence limit 1")[
+        0
+    ]
+    year = pick["mois"].year
+    n_logements = con.execute(
+        f"""select count(*) from raw.landlord_patrimoine p join ({CURRENT}) c using (livraison_id)
+            where c.type_fichier = 'patrimoine' and p.code_bailleur = ? and c.periode = ?
+              and p.id_residence = ?""",
+        [pick["code_bailleur"], str(year), pick["id_residence"]],
+    ).fetchone()[0]
+    assert n_logements > 0
+
+    got = rows(
+        con,
+        """select * from marts.indicateurs_incidents_mois
+           where niveau = 'residence' and code_territoire = ? and mois = ? and categorie = 'total'""",
+        [f"{pick['code_bailleur']}:{pick['id_residence']}", pick["mois"]],
+    )
+    assert len(got) == 1
+    assert got[0]["n_incidents"] == pick["n"]
+    assert got[0]["n_logements"] == n_logements
+    assert got[0]["taux_pour_1000_logements"] == 1000 * pick["n"] / n_logements
+
+    # Every category row exists for that residence-month (zeros included).
+    cats = rows(
+        con,
+        """select categorie, n_incidents from marts.indicateurs_incidents_mois
+           where niveau = 'residence' and code_territoire = ? and mois = ?""",
+        [f"{pick['code_bailleur']}:{pick['id_residence']}", pick["mois"]],
+    )
+    assert len(cats) == 9
+    assert sum(r["n_incidents"] for r in cats if r["categorie"] != "total") == pick["n"]
+
+
+def test_epci_mixite_row_recomputed(con) -> None:
+    lookup = epci_of(con)
+    seuils: dict[tuple[str, int], Fraction] = {}
+    for r in rows(
+        con,
+        f"""select s.code_epci, s.annee, s.seuil_q1_euros_uc from raw.reference_seuils_q1 s
+            join ({CURRENT}) c using (livraison_id) order by c.modifie_le, c.fichier, s.ligne""",
+    ):
+        seuils[(r["code_epci"], int(r["annee"]))] = Fraction(Decimal(repr(r["seuil_q1_euros_uc"])))
+    objectifs = {
+        (r["code_epci"], int(r["annee"])): Fraction(Decimal(repr(r["objectif_q1_hors_qpv_pct"])))
+        for r in rows(
+            con,
+            f"select o.* from raw.reference_objectifs_epci o join ({CURRENT}) c using (livraison_id)",
+        )
+    }
+    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for a in rows(
+        con,
+        f"""select a.* from raw.allocations_attributions a join ({CURRENT}) c using (livraison_id)
+            where c.type_fichier = 'attributions' and a.date_signature_bail is not null""",
+    ):
+        year = a["date_signature_bail"].year
+        epci = lookup(a["depcom"], year)
+        assert epci is not None
+        groups[(epci[0], year)].append(a)
+
+    # The EPCI-year with a local target if any (non-default objective), else the biggest.
+    key = max(groups, key=lambda k: (k in objectifs, len(groups[k])))
+    seuil = seuils[key]
+    objectif = objectifs.get(key, Fraction(25))
+
+    def is_q1(a: dict) -> bool:
+        uc = (
+            1
+            + Fraction(1, 2) * (a["nb_personnes_14_ans_et_plus"] - 1)
+            + Fraction(3, 10) * a["nb_enfants_moins_14_ans"]
+        )
+        return Fraction(Decimal(repr(a["revenu_annuel_euros"]))) / uc < seuil
+
+    hors = [a for a in groups[key] if a["qpv"] is None]
+    qpv = [a for a in groups[key] if a["qpv"] is not None]
+    k1 = sum(1 for a in hors if is_q1(a) or a["relogement_anru"])
+    k2 = sum(1 for a in qpv if not is_q1(a))
+    prio = sum(1 for a in groups[key] if a["menage_prioritaire"] in ("DALO", "prioritaire"))
+
+    def manque(obj: Fraction, n: int, k: int) -> int:
+        return 0 if n == 0 else max(0, math.ceil(obj * n / 100) - k)
+
+    def conforme(obj: Fraction, n: int, k: int) -> bool | None:
+        return None if n == 0 else 100 * k >= obj * n
+
+    got = rows(
+        con,
+        "select * from marts.indicateurs_mixite_epci_annee where code_epci = ? and annee = ?",
+        list(key),
+    )
+    assert len(got) == 1
+    g = got[0]
+    assert g["n_attributions_hors_qpv"] == len(hors)
+    assert g["n_q1_hors_qpv"] == k1
+    assert g["taux_q1_hors_qpv"] == (k1 / len(hors) if hors else None)
+    assert Fraction(Decimal(repr(g["objectif_q1_hors_qpv_pct"]))) == objectif
+    assert g["manque_q1_hors_qpv"] == manque(objectif, len(hors), k1)
+    assert g["conforme_q1_hors_qpv"] == conforme(objectif, len(hors), k1)
+    assert g["n_attributions_qpv"] == len(qpv)
+    assert g["n_hors_q1_qpv"] == k2
+    assert g["taux_hors_q1_qpv"] == (k2 / len(qpv) if qpv else None)
+    assert g["manque_hors_q1_qpv"] == manque(Fraction(50), len(qpv), k2)
+    assert g["conforme_hors_q1_qpv"] == conforme(Fraction(50), len(qpv), k2)
+    assert g["n_menages_prioritaires"] == prio
+    assert g["taux_menages_prioritaires"] == prio / len(groups[key])
+    # One row per EPCI-year with at least one signed allocation, no more.
+    n_rows = con.execute("select count(*) from marts.indicateurs_mixite_epci_annee").fetchone()[0]
+    assert n_rows == len(groups)
+
+
+def test_epci_delinquency_row_recomputed(con) -> None:
+    lookup = epci_of(con)
+    latest: dict[tuple[str, int, str], dict] = {}
+    for r in rows(
+        con,
+        f"""select s.* from raw.police_ssmsi s join ({CURRENT}) c using (livraison_id)
+            where c.type_fichier = 'ssmsi' order by s.edition, c.modifie_le, c.fichier, s.ligne""",
+    ):
+        latest[(r["code_commune"], r["annee"], r["indicateur"])] = r  # later edition overwrites
+
+    # Commune table: one row per triplet, from the latest edition; masked rows stay NULL.
+    n_commune = con.execute(
+        "select count(*) from marts.indicateurs_delinquance_commune_annee"
+    ).fetchone()[0]
+    assert n_commune == len(latest)
+
+    groups: dict[tuple[str, int, str], list[dict]] = defaultdict(list)
+    for (commune, year, indic), r in latest.items():
+        epci = lookup(commune, year)
+        if epci is not None:
+            groups[(epci[0], year, indic)].append(r)
+    # Prefer a group with masked communes, and burglaries (rate over dwellings) if possible.
+    key = max(
+        groups,
+        key=lambda k: (
+            any(not r["diffuse"] for r in groups[k]),
+            k[2] == "Cambriolages de logement",
+            len(groups[k]),
+            k,
+        ),
+    )
+    diff = [r for r in groups[key] if r["diffuse"]]
+    nombre = sum(r["nombre"] for r in diff) if diff else None
+    population = sum(r["population"] for r in diff) if diff else None
+    logements = sum(r["logements"] for r in diff) if diff else None
+    denom = logements if key[2] == "Cambriolages de logement" else population
+    taux = 1000 * nombre / denom if nombre is not None and denom else None
+
+    got = rows(
+        con,
+        "select * from marts.indicateurs_delinquance_epci_annee where code_epci = ? and annee = ? and indicateur = ?",
+        list(key),
+    )
+    assert len(got) == 1
+    g = got[0]
+    assert g["nombre"] == nombre
+    assert g["population"] == population
+    assert g["logements"] == logements
+    assert g["n_communes_non_diffusees"] == sum(1 for r in groups[key] if not r["diffuse"])
+    assert g["taux_pour_mille"] == taux
+
+
+def test_blocking_checks_catch_bad_deliveries(built: Built, tmp_path: Path) -> None:
+    """Each blocking check fails on a warehouse with one offending row of its kind."""
+    bad = tmp_path / "bad.duckdb"
+    shutil.copy(built.db, bad)
+    c = duckdb.connect(str(bad))
+    inc = c.execute(
+        """select i.livraison_id, i.code_bailleur, i.id_residence, i.date_signalement
+           from raw.landlord_incidents i join raw.livraisons l using (livraison_id)
+           where l.statut = 'chargee' limit 1"""
+    ).fetchone()
+    c.execute(
+        """insert into raw.landlord_incidents (livraison_id, ligne, code_bailleur, id_incident,
+           date_signalement, id_residence, code_categorie, lieu, gravite)
+           values (?, 999999, ?, 'TEST-UNMAPPED', ?, ?, 'CODE-INCONNU', 'hall', 1)""",
+        [inc[0], inc[1], inc[3], inc[2]],
+    )
+    log = c.execute(
+        """select p.livraison_id, p.id_logement, p.depcom from raw.landlord_patrimoine p
+           join raw.livraisons l using (livraison_id) where l.statut = 'chargee'
+           and p.id_residence in (select id_residence from raw.landlord_patrimoine
+                                  group by id_residence having count(*) > 1)
+           limit 1"""
+    ).fetchone()
+    other = c.execute(
+        "select codgeo from raw.reference_epci where codgeo <> ? limit 1", [log[2]]
+    ).fetchone()[0]
+    c.execute(
+        "update raw.landlord_patrimoine set depcom = ? where livraison_id = ? and id_logement = ?",
+        [other, log[0], log[1]],
+    )
+    att = c.execute(
+        """select a.livraison_id, a.depcom from raw.allocations_attributions a
+           join raw.livraisons l using (livraison_id) where l.statut = 'chargee' limit 1"""
+    ).fetchone()
+    c.execute(
+        """insert into raw.allocations_attributions (livraison_id, ligne, pseudo_demande,
+           date_attribution, date_signature_bail, depcom, revenu_annuel_euros,
+           nb_personnes_14_ans_et_plus, nb_enfants_moins_14_ans, menage_prioritaire, relogement_anru)
+           values (?, 999999, 'x', DATE '2030-01-02', DATE '2030-02-01', ?, 1000, 1, 0, 'non', false)""",
+        [att[0], att[1]],
+    )
+    evt = c.execute(
+        """select e.livraison_id, e.date from raw.police_evenements e
+           join raw.livraisons l using (livraison_id) where l.statut = 'chargee' limit 1"""
+    ).fetchone()
+    c.execute(
+        """insert into raw.police_evenements (livraison_id, ligne, id_evenement, date, depcom, type)
+           values (?, 999999, 'TEST-EVT', ?, '00000', 'intervention_police')""",
+        [evt[0], evt[1]],
+    )
+    c.close()
+
+    dbt(built, "run", db=bad)
+    proc = dbt(built, "test", "--select", "tag:bloquant", db=bad, ok=(1,))
+    for name in (
+        "assert_incident_codes_all_mapped",
+        "assert_residence_single_commune_and_qpv",
+        "assert_allocations_have_threshold",
+        "assert_communes_in_epci_file",
+    ):
+        assert any(name in line and "FAIL" in line for line in proc.stdout.splitlines()), name
+    c = duckdb.connect(str(bad), read_only=True)
+    try:
+        found = c.execute(
+            "select code_categorie from controles.assert_incident_codes_all_mapped"
+        ).fetchall()
+        assert found == [("CODE-INCONNU",)]
+        communes = c.execute(
+            "select code_commune from controles.assert_communes_in_epci_file"
+        ).fetchall()
+        assert ("00000",) in communes
+    finally:
+        c.close()

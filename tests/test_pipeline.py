@@ -1,0 +1,261 @@
+"""End to end on generated `tiny` deliveries: refresh -> gates -> publication.
+
+One home for the module (a refresh costs a Dagster run and a full `dbt build`); the tests
+run in order and each leaves the home as the next one expects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+from pipelines.publish import CONTRACT_TABLES
+from pipelines.settings import Home
+
+CONTRACT_COLUMNS = {
+    "indicateurs_incidents_mois": {
+        "niveau": "VARCHAR",
+        "code_territoire": "VARCHAR",
+        "mois": "DATE",
+        "categorie": "VARCHAR",
+        "n_incidents": "BIGINT",
+        "n_logements": "BIGINT",
+        "taux_pour_1000_logements": "DOUBLE",
+    },
+    "indicateurs_delinquance_commune_annee": {
+        "code_commune": "VARCHAR",
+        "annee": "INTEGER",
+        "indicateur": "VARCHAR",
+        "unite_de_compte": "VARCHAR",
+        "nombre": "BIGINT",
+        "taux_pour_mille": "DOUBLE",
+        "population": "BIGINT",
+        "logements": "BIGINT",
+        "diffuse": "BOOLEAN",
+    },
+    "indicateurs_delinquance_epci_annee": {
+        "code_epci": "VARCHAR",
+        "annee": "INTEGER",
+        "indicateur": "VARCHAR",
+        "nombre": "BIGINT",
+        "population": "BIGINT",
+        "logements": "BIGINT",
+        "n_communes_non_diffusees": "BIGINT",
+        "taux_pour_mille": "DOUBLE",
+    },
+    "indicateurs_mixite_epci_annee": {
+        "code_epci": "VARCHAR",
+        "annee": "INTEGER",
+        "n_attributions_hors_qpv": "BIGINT",
+        "n_q1_hors_qpv": "BIGINT",
+        "taux_q1_hors_qpv": "DOUBLE",
+        "objectif_q1_hors_qpv_pct": None,
+        "manque_q1_hors_qpv": "BIGINT",
+        "conforme_q1_hors_qpv": "BOOLEAN",
+        "n_attributions_qpv": "BIGINT",
+        "n_hors_q1_qpv": "BIGINT",
+        "taux_hors_q1_qpv": "DOUBLE",
+        "objectif_hors_q1_qpv_pct": None,
+        "manque_hors_q1_qpv": "BIGINT",
+        "conforme_hors_q1_qpv": "BOOLEAN",
+        "n_menages_prioritaires": "BIGINT",
+        "taux_menages_prioritaires": "DOUBLE",
+    },
+    "publication": {
+        "publication_id": "VARCHAR",
+        "publiee_le": "TIMESTAMP",
+        "periode_debut": "DATE",
+        "periode_fin": "DATE",
+        "n_livraisons": "BIGINT",
+        "n_controles": "BIGINT",
+        "n_controles_en_echec": "BIGINT",
+        "version_code": "VARCHAR",
+    },
+    "publication_livraisons": {
+        "livraison_id": "BIGINT",
+        "famille": "VARCHAR",
+        "fichier": "VARCHAR",
+        "sha256": "VARCHAR",
+        "lignes_lues": "BIGINT",
+        "lignes_chargees": "BIGINT",
+        "lignes_quarantaine": "BIGINT",
+        "statut": "VARCHAR",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
+    root = tmp_path_factory.mktemp("pipeline") / "home"
+    saved = {
+        k: os.environ.get(k)
+        for k in ("TRANQUILLITY_HOME", "TRANQUILLITY_PSEUDO_KEY", "DAGSTER_HOME")
+    }
+    os.environ.update(
+        TRANQUILLITY_HOME=str(root),
+        TRANQUILLITY_PSEUDO_KEY="pipeline-test",
+        DAGSTER_HOME=str(root / "dagster"),
+        DO_NOT_TRACK="1",
+    )
+    try:
+        home = Home(root).ensure()
+        result = CliRunner().invoke(main, ["generate", "--scale", "tiny", "--seed", "7"])
+        assert result.exit_code == 0, result.output
+        yield home
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _refresh() -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["refresh"])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def table_fingerprint(path: Path, table: str) -> str:
+    """Order-independent hash of a table's contents."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute(f'SELECT * FROM "{table}"').fetchall()
+    return hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
+
+
+def test_first_refresh_publishes_contract_tables(tiny_home: Home) -> None:
+    code, output = _refresh()
+    assert code == 0, output
+    assert "published " in output
+    current = tiny_home.current_publication
+    with duckdb.connect(str(current), read_only=True) as con:
+        for table, columns in CONTRACT_COLUMNS.items():
+            described = {r[0]: r[1] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
+            for column, sql_type in columns.items():
+                assert column in described, f"{table}.{column} missing"
+                if sql_type is not None:
+                    assert described[column] == sql_type, f"{table}.{column}: {described[column]}"
+            if table in CONTRACT_TABLES:
+                assert con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0] > 0, table
+        publication = con.execute(
+            "SELECT n_controles_en_echec, n_controles, n_livraisons FROM publication"
+        ).fetchall()
+        assert publication[0][0] == 0 and publication[0][1] > 50 and publication[0][2] > 10
+
+
+@pytest.mark.parametrize("table", CONTRACT_TABLES)
+def test_sql_queries_each_contract_table(tiny_home: Home, table: str) -> None:
+    result = CliRunner().invoke(main, ["sql", "--csv", f"SELECT count(*) AS n FROM {table}"])
+    assert result.exit_code == 0, result.output
+    assert int(result.output.splitlines()[1]) > 0
+
+
+def test_second_refresh_same_contents_and_reader_never_blocked(tiny_home: Home) -> None:
+    current = tiny_home.current_publication
+    before = {t: table_fingerprint(current, t) for t in CONTRACT_TABLES}
+    first_id = _publication_id(current)
+    # An analyst keeps a read-only connection open on the publication during the refresh.
+    analyst = duckdb.connect(str(current), read_only=True)
+    try:
+        code, output = _refresh()
+        assert code == 0, output
+        # The analyst still reads the publication they opened, without error.
+        assert analyst.execute("SELECT publication_id FROM publication").fetchall() == [(first_id,)]
+    finally:
+        analyst.close()
+    assert _publication_id(current) != first_id
+    after = {t: table_fingerprint(current, t) for t in CONTRACT_TABLES}
+    assert after == before
+    # History is kept: the first publication is still there.
+    assert (tiny_home.published / f"{first_id}.duckdb").exists()
+
+
+def test_unmapped_code_blocks_then_mapping_publishes(tiny_home: Home) -> None:
+    current = tiny_home.current_publication
+    before_bytes = current.read_bytes()
+    landlord_dir = tiny_home.inbox_family("landlord")
+    mapping_file = sorted(
+        tiny_home.inbox_family("reference").glob("correspondance_categories_*.csv")
+    )[0]
+    landlord = mapping_file.stem.removeprefix("correspondance_categories_")
+    stock_file = sorted(landlord_dir.glob(f"{landlord}_patrimoine_*"))[-1]
+    year = stock_file.stem.rsplit("_", 1)[-1]
+    stock = _read_any(stock_file)
+    residence = stock.get_column(_col(stock, "id_residence"))[0]
+    month = f"{year}-12"
+    incidents = landlord_dir / f"{landlord}_incidents_{month}.csv"
+    incidents.write_text(
+        "id_incident;date_signalement;id_residence;id_logement;code_categorie;lieu;gravite;"
+        "date_cloture;plainte_deposee;cout_euros;id_locataire;commentaire\n"
+        f"ZZ1;{month}-05;{residence};;CODE-INCONNU;hall;2;;non;;;\n"
+    )
+    code, output = _refresh()
+    assert code == 3, output
+    assert "assert_incident_codes_all_mapped" in output and "CODE-INCONNU" in output
+    assert current.read_bytes() == before_bytes
+
+    # The landlord delivers an updated mapping: the next refresh publishes.
+    text = mapping_file.read_bytes()
+    encoding = "utf-8-sig" if text.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        decoded = text.decode(encoding)
+    except UnicodeDecodeError:
+        encoding, decoded = "cp1252", text.decode("cp1252")
+    sep = ";" if decoded.splitlines()[0].count(";") else ","
+    newer = mapping_file.with_name(f"{mapping_file.stem}_maj.csv")
+    newer.write_bytes(
+        (decoded.rstrip("\r\n") + f"\nCODE-INCONNU{sep}Nouveau code{sep}autre\n").encode(encoding)
+    )
+    code, output = _refresh()
+    assert code == 0, output
+    assert current.read_bytes() != before_bytes
+    with duckdb.connect(str(current), read_only=True) as con:
+        n = con.execute(
+            "SELECT n_incidents FROM indicateurs_incidents_mois WHERE niveau = 'residence' "
+            "AND code_territoire = ? AND mois = ? AND categorie = 'autre'",
+            [f"{landlord}:{residence}", f"{month}-01"],
+        ).fetchall()
+    assert n == [(1,)]
+
+
+def _publication_id(path: Path) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT publication_id FROM publication").fetchall()[0][0]
+
+
+def _read_any(path: Path) -> pl.DataFrame:
+    from pipelines.ingest.reader import read_delivery
+
+    return read_delivery(path).frame
+
+
+def _col(frame: pl.DataFrame, name: str) -> str:
+    return next(c for c in frame.columns if c.lower() == name)
+
+
+def test_copy_of_inbox_is_all_duplicates(tiny_home: Home, tmp_path: Path) -> None:
+    """Re-dropping the same bytes under other names loads nothing twice."""
+    copy = tiny_home.inbox_family("allocations") / "copie"
+    files = sorted(tiny_home.inbox_family("allocations").glob("*.csv"))
+    copy.mkdir()
+    for file in files:
+        shutil.copy2(file, copy / file.name)
+    from pipelines.ingest.loader import connect as connect_warehouse
+    from pipelines.ingest.loader import ingest_family
+
+    con = connect_warehouse(tiny_home)
+    try:
+        report = ingest_family(con, tiny_home, "allocations", b"pipeline-test")
+    finally:
+        con.close()
+    assert report.duplicates == len(files) and report.rows_loaded == 0
