@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -63,12 +63,20 @@ def _fsync(path: Path) -> None:
 
 
 def new_publication_id(published: Path, now: datetime) -> str:
-    base = now.strftime("%Y%m%dT%H%M%SZ")
-    candidate, n = base, 1
-    while (published / f"{candidate}.duckdb").exists():
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
+    """UTC time to the millisecond, always after every existing publication.
+
+    Ids sort like the publications' order, which pruning relies on; an id is never reused,
+    even after the file bearing it was pruned (the clock may step back, two runs may fall in
+    one millisecond).
+    """
+    existing = [p.stem for p in published.glob("2*.duckdb")]
+    latest = max(existing, default="")
+    moment = now
+    while True:
+        candidate = moment.strftime("%Y%m%dT%H%M%S") + f"{moment.microsecond // 1000:03d}Z"
+        if candidate > latest:
+            return candidate
+        moment += timedelta(milliseconds=1)
 
 
 def published_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
@@ -155,7 +163,7 @@ def prune(home: Home) -> list[Path]:
     """Keep the newest N publications (TRANQUILLITY_KEEP_PUBLICATIONS, default 10)."""
     keep = max(1, int(os.environ.get(KEEP_ENV, DEFAULT_KEEP)))
     history = sorted(
-        (p for p in home.published.glob("*.duckdb") if p.name != "current.duckdb"),
+        home.published.glob("2*.duckdb"),
         key=lambda p: p.name,
         reverse=True,
     )

@@ -1,0 +1,143 @@
+"""Write-audit-publish mechanics on a small hand-made warehouse (no dbt needed).
+
+The publication swap must be atomic: a process killed at any moment leaves
+`current.duckdb` readable and equal to the previous publication, and the next publication
+succeeds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.ingest.loader import connect
+from pipelines.publish import CONTRACT_TABLES, prune, write_publication
+from pipelines.settings import Home
+
+
+def _fake_marts(home: Home, value: int) -> None:
+    con = connect(home)
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        for table in CONTRACT_TABLES:
+            con.execute(
+                f"CREATE OR REPLACE TABLE marts.{table} AS SELECT {value} AS v, range AS i FROM range(50000)"
+            )
+        con.execute("CREATE OR REPLACE TABLE marts.extra AS SELECT 1 AS x")
+        con.execute(
+            "INSERT INTO raw.livraisons (livraison_id, famille, type_fichier, periode, fichier, sha256, "
+            "recue_le, lignes_lues, lignes_chargees, lignes_quarantaine, statut) VALUES "
+            "(?, 'landlord', 'incidents', '2025-01', ?, 'x', now(), 1, 1, 0, 'chargee')",
+            [value, f"landlord/X_incidents_2025-01_{value}.csv"],
+        )
+    finally:
+        con.close()
+
+
+def _publish(home: Home, run_id: str = "run") -> str:
+    con = connect(home)
+    try:
+        return write_publication(con, home, run_id=run_id, n_controles=3).publication_id
+    finally:
+        con.close()
+
+
+def _value(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(f"SELECT DISTINCT v FROM {CONTRACT_TABLES[0]}").fetchall()[0][0]
+
+
+def test_publication_contents_and_history(home: Home) -> None:
+    _fake_marts(home, 1)
+    first = _publish(home)
+    current = home.current_publication
+    assert _value(current) == 1
+    with duckdb.connect(str(current), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        publication = con.execute(
+            "SELECT publication_id, periode_debut, periode_fin, n_livraisons, n_controles, "
+            "n_controles_en_echec FROM publication"
+        ).fetchall()
+    assert {*CONTRACT_TABLES, "extra", "publication", "publication_livraisons"} <= tables
+    assert publication[0][0] == first
+    assert str(publication[0][1]) == "2025-01-01" and str(publication[0][2]) == "2025-01-31"
+    assert publication[0][3:] == (1, 3, 0)
+    assert os.stat(current).st_ino == os.stat(home.published / f"{first}.duckdb").st_ino
+
+
+def test_history_is_pruned_but_current_kept(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANQUILLITY_KEEP_PUBLICATIONS", "2")
+    _fake_marts(home, 1)
+    ids = []
+    for _ in range(4):
+        ids.append(_publish(home))
+    kept = sorted(p.stem for p in home.published.glob("2*.duckdb"))
+    assert kept == sorted(ids[-2:])
+    assert prune(home) == []
+
+
+@pytest.mark.parametrize("stage", ["copy", "before_rename", "before_swap"])
+def test_sigkill_during_publication_keeps_previous(home: Home, stage: str) -> None:
+    _fake_marts(home, 1)
+    first = _publish(home)
+    before = home.current_publication.read_bytes()
+    _fake_marts(home, 2)
+    # A child process publishes but is held at one stage, then killed with SIGKILL.
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        import pipelines.publish as publish
+        from pipelines.ingest.loader import connect
+        from pipelines.settings import Home
+
+        stage = {stage!r}
+        ready = {str(home.root / "ready")!r}
+
+        def hold():
+            open(ready, "w").close()
+            time.sleep(120)
+
+        if stage == "copy":
+            real = publish.published_tables
+            def slow_tables(con):
+                tables = real(con)
+                hold()
+                return tables
+            publish.published_tables = slow_tables
+        elif stage == "before_rename":
+            publish._fsync = lambda path: hold()
+        else:
+            real_replace = os.replace
+            def replace(src, dst):
+                if str(dst).endswith("current.duckdb"):
+                    hold()
+                return real_replace(src, dst)
+            publish.os.replace = replace
+        from pathlib import Path
+        home = Home(Path({str(home.root)!r}))
+        con = connect(home)
+        publish.write_publication(con, home, run_id="killed", n_controles=1)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ))
+    deadline = time.time() + 60
+    while not (home.root / "ready").exists():
+        assert child.poll() is None, "publisher exited before reaching the stage"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert home.current_publication.read_bytes() == before
+    assert _value(home.current_publication) == 1
+    # The next publication succeeds and cleans the leftovers of the killed one.
+    second = _publish(home)
+    assert second != first and _value(home.current_publication) == 2
+    assert not list(home.published.glob(".*"))
