@@ -10,6 +10,7 @@ holding the old file keeps reading the old inode; a crash at any point leaves th
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.opendata import write_open_data
 from pipelines.settings import REPO_ROOT, Home
 
 CONTRACT_TABLES: tuple[str, ...] = (
@@ -101,8 +103,8 @@ def write_publication(
     """Copy the marts into a new publication file and make it current, atomically."""
     published = home.published
     published.mkdir(parents=True, exist_ok=True)
-    for stale in published.glob(".*.partial"):
-        stale.unlink()
+    for stale in [*published.glob(".*.partial"), *(published / "open").glob(".*.partial")]:
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     now = datetime.now(UTC)
     publication_id = new_publication_id(published, now)
     final = published / f"{publication_id}.duckdb"
@@ -142,13 +144,16 @@ def write_publication(
         con.execute("DETACH pub")
     _fsync(partial)
     os.replace(partial, final)
+    # Open data (contract section 5) is complete before the publication becomes current.
+    open_root = published / "open"
+    open_partial = open_root / f".{publication_id}.partial"
+    write_open_data(final, open_partial)
+    os.replace(open_partial, open_root / publication_id)
     swap = published / ".current.duckdb.swap"
     swap.unlink(missing_ok=True)
     try:
         os.link(final, swap)
     except OSError:  # file systems without hard links: a copy, still swapped atomically
-        import shutil
-
         shutil.copyfile(final, swap)
         _fsync(swap)
     os.replace(swap, home.current_publication)
@@ -175,5 +180,6 @@ def prune(home: Home) -> list[Path]:
         if path.stat().st_ino == current_inode:
             continue
         path.unlink()
+        shutil.rmtree(home.published / "open" / path.stem, ignore_errors=True)
         removed.append(path)
     return removed

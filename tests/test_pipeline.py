@@ -259,3 +259,10 @@ def test_copy_of_inbox_is_all_duplicates(tiny_home: Home, tmp_path: Path) -> Non
     finally:
         con.close()
     assert report.duplicates == len(files) and report.rows_loaded == 0
+
+
+def test_open_data_is_confidential(tiny_home: Home) -> None:
+    from tests.test_opendata import check_open_directory
+
+    publication_id = _publication_id(tiny_home.current_publication)
+    check_open_directory(tiny_home.published / "open" / publication_id)

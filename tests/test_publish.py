@@ -32,6 +32,26 @@ def _fake_marts(home: Home, value: int) -> None:
                 f"CREATE OR REPLACE TABLE marts.{table} AS SELECT {value} AS v, range AS i FROM range(50000)"
             )
         con.execute("CREATE OR REPLACE TABLE marts.extra AS SELECT 1 AS x")
+        # The sources of the open-data tables, with their real columns.
+        con.execute(
+            "CREATE OR REPLACE TABLE marts.indicateurs_incidents_annee AS SELECT 'commune' AS niveau, "
+            "'13055' AS code_territoire, 2025 AS annee, unnest(['degradation', 'autre', 'total']) AS categorie, "
+            "unnest([3, 7, 10]) AS n_incidents, 1.5 AS taux_annualise_pour_1000_logements"
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE marts.evenements_police_mois AS SELECT 'departement' AS niveau, "
+            "'13' AS code_territoire, DATE '2025-01-01' AS mois, 'intervention_police' AS type_evenement, "
+            "3 AS n_evenements"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TABLE marts.indicateurs_mixite_epci_annee AS SELECT {value} AS v, "
+            "'200054807' AS code_epci, 2025 AS annee, 30 AS n_attributions, 20 AS n_attributions_hors_qpv, "
+            "4 AS n_q1_hors_qpv, 0.2 AS taux_q1_hors_qpv, 25.0 AS objectif_q1_hors_qpv_pct, "
+            "1 AS manque_q1_hors_qpv, false AS conforme_q1_hors_qpv, 10 AS n_attributions_qpv, "
+            "9 AS n_hors_q1_qpv, 0.9 AS taux_hors_q1_qpv, 50.0 AS objectif_hors_q1_qpv_pct, "
+            "0 AS manque_hors_q1_qpv, true AS conforme_hors_q1_qpv, 12 AS n_menages_prioritaires, "
+            "0.4 AS taux_menages_prioritaires"
+        )
         con.execute(
             "INSERT INTO raw.livraisons (livraison_id, famille, type_fichier, periode, fichier, sha256, "
             "recue_le, lignes_lues, lignes_chargees, lignes_quarantaine, statut) VALUES "
@@ -71,6 +91,13 @@ def test_publication_contents_and_history(home: Home) -> None:
     assert str(publication[0][1]) == "2025-01-01" and str(publication[0][2]) == "2025-01-31"
     assert publication[0][3:] == (1, 3, 0)
     assert os.stat(current).st_ino == os.stat(home.published / f"{first}.duckdb").st_ino
+    open_dir = home.published / "open" / first
+    assert {p.name for p in open_dir.iterdir()} >= {
+        "incidents_commune_annee.parquet",
+        "incidents_commune_annee.csv",
+        "mixite_epci_annee.csv",
+        "evenements_departement_annee.parquet",
+    }
 
 
 def test_history_is_pruned_but_current_kept(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,6 +108,7 @@ def test_history_is_pruned_but_current_kept(home: Home, monkeypatch: pytest.Monk
         ids.append(_publish(home))
     kept = sorted(p.stem for p in home.published.glob("2*.duckdb"))
     assert kept == sorted(ids[-2:])
+    assert sorted(p.name for p in (home.published / "open").iterdir()) == sorted(ids[-2:])
     assert prune(home) == []
 
 
@@ -141,3 +169,4 @@ def test_sigkill_during_publication_keeps_previous(home: Home, stage: str) -> No
     second = _publish(home)
     assert second != first and _value(home.current_publication) == 2
     assert not list(home.published.glob(".*"))
+    assert not list((home.published / "open").glob(".*"))

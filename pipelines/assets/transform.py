@@ -99,7 +99,12 @@ def dbt_models(
     home = warehouse.get_home()
     # profiles.yml reads the database path from the environment of the dbt process.
     os.environ["TRANQUILLITY_WAREHOUSE_DB"] = str(home.warehouse_db)
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    # dbt's artifacts and logs belong to the home, not the repository; a fixed target folder
+    # per home keeps dbt's partial-parse cache between refreshes.
+    os.environ["DBT_LOG_PATH"] = str(home.work / "dbt_logs")
+    invocation = dbt.cli(
+        ["build"], context=context, raise_on_error=False, target_path=home.work / "dbt_target"
+    )
     yield from invocation.stream()
     run_results = invocation.get_artifact("run_results.json")
     manifest = json.loads(dbt_project.manifest_path.read_text())

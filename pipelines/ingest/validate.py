@@ -55,9 +55,38 @@ def check_columns(raw: RawFrame, columns: Iterable[Column]) -> list[str]:
     return [h for h in raw.header if h not in expected]
 
 
-def _clean(name: str) -> pl.Expr:
+def _cleaned(name: str) -> pl.Expr:
     text = pl.col(name).str.strip_chars()
     return pl.when(text.is_in(["", "NA"])).then(None).otherwise(text)
+
+
+# Each column's cleaned text, number and date are computed once into these helper columns:
+# rules refer to them, so polars does not re-evaluate a parsing chain in every rule.
+def _clean(name: str) -> pl.Expr:
+    return pl.col(f"__t_{name}")
+
+
+def _num(name: str) -> pl.Expr:
+    return pl.col(f"__n_{name}")
+
+
+def _day(name: str) -> pl.Expr:
+    return pl.col(f"__d_{name}")
+
+
+def _prepare(frame: pl.DataFrame, columns: Iterable[Column]) -> pl.DataFrame:
+    columns = list(columns)
+    frame = frame.with_columns(
+        _cleaned(c.name.lower()).alias(f"__t_{c.name.lower()}") for c in columns
+    )
+    derived = []
+    for c in columns:
+        name = c.name.lower()
+        if c.type in ("int", "decimal"):
+            derived.append(_number(_clean(name)).alias(f"__n_{name}"))
+        elif c.type == "date":
+            derived.append(_date(_clean(name)).alias(f"__d_{name}"))
+    return frame.with_columns(derived) if derived else frame
 
 
 def _number(text: pl.Expr) -> pl.Expr:
@@ -107,7 +136,7 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
                 )
             )
     elif column.type in ("int", "decimal"):
-        number = _number(text)
+        number = _num(name)
         if column.type == "int":
             value = number.cast(pl.Int64, strict=False)
             bad = text.is_not_null() & (number.is_null() | (number != number.floor()))
@@ -129,7 +158,7 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
                 )
             )
     elif column.type == "date":
-        value = _date(text)
+        value = _day(name)
         rules.append(
             Rule(
                 "date_invalide",
@@ -199,6 +228,7 @@ def validate(
             for c in pseudonymised
         )
     kept = [c for c in columns if not c.drop]
+    frame = _prepare(frame, kept)
     typed: list[pl.Expr] = []
     rules: list[Rule] = []
     for column in kept:
@@ -208,7 +238,7 @@ def validate(
     if kind.period_date and period and kind.period == "month":
         first, last = month_bounds(period)
         column = next(c for c in kept if c.column == kind.period_date)
-        when = _date(_clean(column.name.lower()))
+        when = _day(column.name.lower())
         rules.append(
             Rule(
                 "date_hors_periode",
@@ -222,7 +252,7 @@ def validate(
             )
         )
     for later, earlier in kind.ordered_dates:
-        later_date, earlier_date = _date(_clean(later)), _date(_clean(earlier))
+        later_date, earlier_date = _day(later), _day(earlier)
         rules.append(
             Rule(
                 "dates_incoherentes",
@@ -241,45 +271,58 @@ def validate(
     failed_any = (
         pl.any_horizontal([r.failed.fill_null(False) for r in rules]) if rules else pl.lit(False)
     )
-    rule_code = pl.coalesce(
-        [pl.when(r.failed.fill_null(False)).then(pl.lit(r.code)) for r in rules]
-    )
-    message = pl.concat_str(
-        [pl.when(r.failed.fill_null(False)).then(r.message) for r in rules],
-        separator=" ; ",
-        ignore_nulls=True,
-    )
-    contenu = pl.struct([_clean(c.name.lower()).alias(c.name) for c in kept]).struct.json_encode()
-    checked = frame.with_columns(
-        failed_any.alias("__failed"),
-        rule_code.alias("__regle") if rules else pl.lit(None, pl.String).alias("__regle"),
-        message.alias("__motif") if rules else pl.lit(None, pl.String).alias("__motif"),
-    )
-
+    checked = frame.with_columns(failed_any.alias("__failed"))
     if kind.unique_within_delivery:
         keys = [k.lower() for k in kind.unique_within_delivery]
-        names = ", ".join(kind.unique_within_delivery)
         last_line = (
             pl.col(LINE_COLUMN).filter(~pl.col("__failed")).max().over([_clean(k) for k in keys])
         )
-        repeated = ~pl.col("__failed") & (pl.col(LINE_COLUMN) != last_line)
         checked = checked.with_columns(
-            pl.when(repeated)
-            .then(pl.lit("doublon_dans_fichier"))
-            .otherwise(pl.col("__regle"))
-            .alias("__regle"),
-            pl.when(repeated)
-            .then(pl.format("{} répété: la ligne {} le remplace", pl.lit(names), last_line))
-            .otherwise(pl.col("__motif"))
-            .alias("__motif"),
-            (pl.col("__failed") | repeated).alias("__failed"),
+            (~pl.col("__failed") & (pl.col(LINE_COLUMN) != last_line)).alias("__repete"),
+            last_line.alias("__derniere_ligne"),
         )
+    else:
+        checked = checked.with_columns(pl.lit(False).alias("__repete"))
+    rejected = pl.col("__failed") | pl.col("__repete")
 
-    loaded = checked.filter(~pl.col("__failed")).select(pl.col(LINE_COLUMN).alias("ligne"), *typed)
-    quarantine = checked.filter(pl.col("__failed")).select(
-        pl.col(LINE_COLUMN).alias("ligne"),
-        pl.col("__regle").alias("regle"),
-        pl.col("__motif").alias("motif"),
-        contenu.alias("contenu"),
-    )
+    loaded = checked.filter(~rejected).select(pl.col(LINE_COLUMN).alias("ligne"), *typed)
+    # Messages are built for the quarantined rows only: formatting every rule's message for
+    # every row was most of the cost of validating a large stock file.
+    bad = checked.filter(rejected)
+    if bad.height:
+        rule_code = pl.coalesce(
+            [pl.when(r.failed.fill_null(False)).then(pl.lit(r.code)) for r in rules]
+        )
+        message = pl.concat_str(
+            [pl.when(r.failed.fill_null(False)).then(r.message) for r in rules],
+            separator=" ; ",
+            ignore_nulls=True,
+        )
+        if kind.unique_within_delivery:
+            names = ", ".join(kind.unique_within_delivery)
+            repeated_code = pl.lit("doublon_dans_fichier")
+            repeated_message = pl.format(
+                "{} répété: la ligne {} le remplace", pl.lit(names), pl.col("__derniere_ligne")
+            )
+        else:
+            repeated_code = repeated_message = pl.lit(None, pl.String)
+        contenu = pl.struct(
+            [_clean(c.name.lower()).alias(c.name) for c in kept]
+        ).struct.json_encode()
+        quarantine = bad.select(
+            pl.col(LINE_COLUMN).alias("ligne"),
+            pl.when(pl.col("__failed"))
+            .then(rule_code if rules else None)
+            .otherwise(repeated_code)
+            .alias("regle"),
+            pl.when(pl.col("__failed"))
+            .then(message if rules else None)
+            .otherwise(repeated_message)
+            .alias("motif"),
+            contenu.alias("contenu"),
+        )
+    else:
+        quarantine = pl.DataFrame(
+            schema={"ligne": pl.Int64, "regle": pl.String, "motif": pl.String, "contenu": pl.String}
+        )
     return Validated(loaded, quarantine, ignored)
