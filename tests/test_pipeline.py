@@ -266,3 +266,39 @@ def test_open_data_is_confidential(tiny_home: Home) -> None:
 
     publication_id = _publication_id(tiny_home.current_publication)
     check_open_directory(tiny_home.published / "open" / publication_id)
+
+
+def test_no_clear_identifier_anywhere(tiny_home: Home) -> None:
+    """Every identifier delivered in clear (all dialects, XLSX included) is absent from every
+    text column of every table of the working database and of the publication."""
+    from pipelines.ingest.reader import read_delivery
+
+    secrets: set[str] = set()
+    for family, column in (("landlord", "id_locataire"), ("allocations", "num_unique_demande")):
+        for path in tiny_home.inbox_family(family).rglob("*"):
+            if path.is_file() and (
+                "incidents" in path.name or "procedures" in path.name or family == "allocations"
+            ):
+                frame = read_delivery(path).frame
+                if column in frame.columns:
+                    secrets |= set(
+                        frame.get_column(column).drop_nulls().str.strip_chars().to_list()
+                    )
+    secrets.discard("")
+    assert len(secrets) > 20
+    for database in (tiny_home.warehouse_db, tiny_home.current_publication):
+        with duckdb.connect(str(database), read_only=True) as con:
+            con.execute("CREATE TEMP TABLE secrets (s VARCHAR)")
+            con.executemany("INSERT INTO secrets VALUES (?)", [(s,) for s in secrets])
+            columns = con.execute(
+                "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                "WHERE data_type = 'VARCHAR' AND table_schema NOT IN ('temp') "
+                "AND table_catalog = current_database()"
+            ).fetchall()
+            assert columns
+            for schema, table, column in columns:
+                hits = con.execute(
+                    f'SELECT count(*) FROM "{schema}"."{table}" t JOIN secrets '
+                    f'ON position(secrets.s IN t."{column}") > 0'
+                ).fetchall()[0][0]
+                assert hits == 0, f"clear identifier in {database.name}:{schema}.{table}.{column}"

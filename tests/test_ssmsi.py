@@ -57,6 +57,8 @@ def test_old_schema_two_digit_years_decimal_comma(home: Home) -> None:
             "04001;23;Coups et blessures volontaires;victime;ndiff;;;2,1;5,3;350;20;200;20",
             "04001;xx;Coups et blessures volontaires;victime;ndiff;;;2,1;5,3;350;20;200;20",
             "13055;22;Coups et blessures volontaires;victime;diff;;3,1;;;873076;20;860000;20",
+            # A département average that is not a number (division by zero upstream).
+            "04002;23;Coups et blessures volontaires;victime;ndiff;;;2,1;inf;350;20;200;20",
         ],
     )
     ingest(home, "police")
@@ -90,10 +92,10 @@ def test_old_schema_two_digit_years_decimal_comma(home: Home) -> None:
         ),
     ]
     quarantined = query(home, "SELECT ligne, regle FROM raw.quarantaine ORDER BY ligne")
-    assert quarantined == [(4, "type_invalide"), (5, "nombre_manquant")]
+    assert quarantined == [(4, "type_invalide"), (5, "nombre_manquant"), (6, "type_invalide")]
     assert query(
         home, "SELECT lignes_lues, lignes_chargees, lignes_quarantaine FROM raw.livraisons"
-    ) == [(4, 2, 2)]
+    ) == [(5, 2, 3)]
 
 
 def test_police_file_that_is_not_ssmsi_is_rejected(home: Home) -> None:

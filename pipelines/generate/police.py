@@ -149,13 +149,11 @@ def write_ssmsi(
                         "is_log": np.tile(is_log[ii], n_c),
                     }
                 )
+                denominator = pl.when(pl.col("is_log")).then(pl.col("log")).otherwise(pl.col("pop"))
+                # No rate where the base is 0 (a commune without dwellings): never inf or NaN.
                 df = df.with_columns(
-                    (
-                        1000.0
-                        * pl.col("val")
-                        / pl.when(pl.col("is_log")).then(pl.col("log")).otherwise(pl.col("pop"))
-                    )
-                    .fill_nan(None)
+                    pl.when(denominator > 0)
+                    .then(1000.0 * pl.col("val") / denominator)
                     .alias("taux")
                 )
                 df = df.with_columns(

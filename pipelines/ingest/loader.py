@@ -343,9 +343,8 @@ class FamilyIngestion:
             label = f"{recognised.landlord} {recognised.period[:4]}"
             if residences:
                 message = pl.format(
-                    "id_residence: '{}' absente du patrimoine {}",
+                    f"id_residence: '{{}}' absente du patrimoine {label}",
                     pl.col("id_residence").str.strip_chars(),
-                    pl.lit(label),
                 )
             else:
                 message = pl.lit(f"id_residence: aucun patrimoine {label} n'a été livré")

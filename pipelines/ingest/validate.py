@@ -114,7 +114,13 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
     """Typed value expression and the rules of one column."""
     name = column.name.lower()
     text = _clean(name)
-    shown = pl.format("{}: '{}'", pl.lit(column.name), text)
+
+    def shown(sentence: str) -> pl.Expr:
+        """`<column>: '<value>' <sentence>` in one format call (nested pl.format calls panic
+        in polars 2.1 on some filtered frames)."""
+        escaped = sentence.replace("{", "{{").replace("}", "}}")
+        return pl.format(f"{column.name}: '{{}}' {escaped}", text)
+
     rules: list[Rule] = []
     if column.required:
         rules.append(
@@ -132,7 +138,7 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
                 Rule(
                     "format_invalide",
                     text.is_not_null() & ~text.str.contains(column.pattern),
-                    pl.format("{} n'est pas un {} valide", shown, pl.lit(column.pattern_label)),
+                    shown(f"n'est pas un {column.pattern_label} valide"),
                 )
             )
     elif column.type in ("int", "decimal"):
@@ -145,7 +151,7 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
             value = number
             bad = text.is_not_null() & (number.is_null() | number.is_nan() | number.is_infinite())
             label = "un nombre"
-        rules.append(Rule("type_invalide", bad, pl.format("{} n'est pas {}", shown, pl.lit(label))))
+        rules.append(Rule("type_invalide", bad, shown(f"n'est pas {label}")))
         if column.minimum is not None or column.maximum is not None:
             low = float("-inf") if column.minimum is None else column.minimum
             high = float("inf") if column.maximum is None else column.maximum
@@ -154,7 +160,7 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
                 Rule(
                     "hors_bornes",
                     ~bad & number.is_not_null() & ((number < low) | (number > high)),
-                    pl.format("{} est hors de l'intervalle {}", shown, pl.lit(bounds)),
+                    shown(f"est hors de l'intervalle {bounds}"),
                 )
             )
     elif column.type == "date":
@@ -163,7 +169,7 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
             Rule(
                 "date_invalide",
                 text.is_not_null() & value.is_null(),
-                pl.format("{} n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA)", shown),
+                shown("n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA)"),
             )
         )
     elif column.type == "enum":
@@ -175,9 +181,7 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
             Rule(
                 "valeur_non_admise",
                 text.is_not_null() & value.is_null(),
-                pl.format(
-                    "{} n'est pas une valeur admise ({})", shown, pl.lit(", ".join(column.allowed))
-                ),
+                shown(f"n'est pas une valeur admise ({', '.join(column.allowed)})"),
             )
         )
     elif column.type == "oui_non":
@@ -188,7 +192,7 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
             Rule(
                 "valeur_non_admise",
                 text.is_not_null() & value.is_null(),
-                pl.format("{} n'est pas 'oui' ou 'non'", shown),
+                shown("n'est pas 'oui' ou 'non'"),
             )
         )
     else:  # pragma: no cover - specs are static
@@ -244,10 +248,8 @@ def validate(
                 "date_hors_periode",
                 when.is_not_null() & ((when < first) | (when > last)),
                 pl.format(
-                    "{}: '{}' est hors du mois du fichier ({})",
-                    pl.lit(column.name),
+                    f"{column.name}: '{{}}' est hors du mois du fichier ({period})",
                     _clean(column.name.lower()),
-                    pl.lit(period),
                 ),
             )
         )
@@ -258,10 +260,8 @@ def validate(
                 "dates_incoherentes",
                 later_date.is_not_null() & earlier_date.is_not_null() & (later_date < earlier_date),
                 pl.format(
-                    "{}: '{}' est antérieure à {} '{}'",
-                    pl.lit(later),
+                    f"{later}: '{{}}' est antérieure à {earlier} '{{}}'",
                     _clean(later),
-                    pl.lit(earlier),
                     _clean(earlier),
                 ),
             )
@@ -288,7 +288,9 @@ def validate(
     loaded = checked.filter(~rejected).select(pl.col(LINE_COLUMN).alias("ligne"), *typed)
     # Messages are built for the quarantined rows only: formatting every rule's message for
     # every row was most of the cost of validating a large stock file.
-    bad = checked.filter(rejected)
+    # Rows are gathered by index, not filtered: polars 2.1 panics ("i < self.len()") formatting
+    # long strings over some filtered string-view columns.
+    bad = checked[checked.select(pl.arg_where(rejected)).to_series()]
     if bad.height:
         rule_code = pl.coalesce(
             [pl.when(r.failed.fill_null(False)).then(pl.lit(r.code)) for r in rules]
@@ -302,7 +304,7 @@ def validate(
             names = ", ".join(kind.unique_within_delivery)
             repeated_code = pl.lit("doublon_dans_fichier")
             repeated_message = pl.format(
-                "{} répété: la ligne {} le remplace", pl.lit(names), pl.col("__derniere_ligne")
+                f"{names} répété: la ligne {{}} le remplace", pl.col("__derniere_ligne")
             )
         else:
             repeated_code = repeated_message = pl.lit(None, pl.String)
