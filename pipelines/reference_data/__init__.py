@@ -9,6 +9,18 @@ import pathlib
 
 import polars as pl
 
+COLUMNS = [
+    "code_commune",
+    "nom_commune",
+    "code_departement",
+    "code_region",
+    "population",
+    "logements",
+    "appartements",
+    "code_epci",
+    "nom_epci",
+]
+
 COMMUNES_PATH = pathlib.Path(__file__).with_name("communes.csv.gz")
 
 _STRING_COLUMNS = (
@@ -26,14 +38,4 @@ def load_communes() -> pl.DataFrame:
     schema = {c: pl.String for c in _STRING_COLUMNS}
     schema.update({"population": pl.Int64, "logements": pl.Int64, "appartements": pl.Int64})
     df = pl.read_csv(COMMUNES_PATH, schema_overrides=schema)
-    return df.with_columns(pl.col(pl.String).fill_null("")).select(
-        "code_commune",
-        "nom_commune",
-        "code_departement",
-        "code_region",
-        "population",
-        "logements",
-        "appartements",
-        "code_epci",
-        "nom_epci",
-    )
+    return df.with_columns(pl.col(pl.String).fill_null("")).select(COLUMNS)

@@ -31,17 +31,7 @@ import pathlib
 
 import polars as pl
 
-COLUMNS = [
-    "code_commune",
-    "nom_commune",
-    "code_departement",
-    "code_region",
-    "population",
-    "logements",
-    "appartements",
-    "code_epci",
-    "nom_epci",
-]
+from pipelines.reference_data import COLUMNS
 
 
 def build(iris_path: pathlib.Path, etalab_dir: pathlib.Path) -> pl.DataFrame:
