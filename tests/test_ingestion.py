@@ -171,6 +171,22 @@ def test_same_bytes_twice_load_once(home: Home) -> None:
     assert query(home, "SELECT count(*) FROM raw.landlord_incidents") == [(1,)]
 
 
+def test_identical_empty_files_of_different_months_are_two_deliveries(home: Home) -> None:
+    """A header-only file says 'no incident this month': February's is not January's again."""
+    stock(home)
+    folder = home.inbox_family("landlord")
+    for month in ("01", "02"):
+        write_delimited(folder / f"HMP_incidents_2025-{month}.csv", INCIDENTS_HEADER, [], mtime=T0)
+    report = ingest(home, "landlord")
+    assert report.duplicates == 0
+    ledger = _ledger(home)
+    assert (
+        ledger["HMP_incidents_2025-01.csv"][0]
+        == ledger["HMP_incidents_2025-02.csv"][0]
+        == "chargee"
+    )
+
+
 def test_refresh_twice_is_idempotent(home: Home) -> None:
     stock(home)
     ingest(home, "landlord")

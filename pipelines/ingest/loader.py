@@ -6,14 +6,15 @@ its rows, so the ledger never claims rows that are not there. Deliveries are pro
 the contract's order (modification time, then name), stock files before incident files.
 
 Statuses: `chargee` (current for its key), `remplacee` (a newer delivery for the same key
-(kind, landlord, period) exists), `doublon` (same bytes as an earlier delivery: not loaded
-again), `rejetee` (unreadable as a whole: the reason is in `motif`).
+(kind, landlord, period) exists), `doublon` (same bytes as an earlier delivery of the same kind,
+landlord and period: not loaded again), `rejetee` (unreadable as a whole: the reason is in `motif`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -187,11 +188,16 @@ class FamilyIngestion:
         self._quarantine: list[pl.DataFrame] = []
         self._pending_rows = 0
         self._residences: dict[tuple[str, str], frozenset[str]] = {}
-        known = con.execute("SELECT fichier, sha256, livraison_id FROM raw.livraisons").fetchall()
-        self._seen_files = {(f, s) for f, s, _ in known}
-        self._first_by_sha: dict[str, int] = {}
-        for _f, sha, lid in sorted(known, key=lambda r: r[2]):
-            self._first_by_sha.setdefault(sha, lid)
+        known = con.execute(
+            "SELECT fichier, sha256, livraison_id, type_fichier, code_bailleur, periode "
+            "FROM raw.livraisons"
+        ).fetchall()
+        self._seen_files = {(f, s) for f, s, *_ in known}
+        # A duplicate is the same bytes delivered again *for the same key*: two header-only
+        # files of different months (or landlords) are identical but are two deliveries.
+        self._first_by_content: dict[tuple[str, str | None, str | None, str | None], int] = {}
+        for _f, sha, lid, kind, landlord, period in sorted(known, key=lambda r: r[2]):
+            self._first_by_content.setdefault(_content_key(sha, kind, landlord, period), lid)
         self._next_id = (
             int(
                 con.execute("SELECT coalesce(max(livraison_id), 0) FROM raw.livraisons").fetchall()[
@@ -265,13 +271,14 @@ class FamilyIngestion:
         }
         self._next_id += 1
         self.report.new_deliveries += 1
-        if sha in self._first_by_sha:
-            row.update(statut="doublon", doublon_de=self._first_by_sha[sha])
+        content_key = _content_key(sha, row["type_fichier"], row["code_bailleur"], row["periode"])  # type: ignore[arg-type]
+        if content_key in self._first_by_content:
+            row.update(statut="doublon", doublon_de=self._first_by_content[content_key])
             row["motif"] = "mêmes octets qu'une livraison précédente: non rechargée"
             self.report.duplicates += 1
             self._ledger_rows.append(row)
             return
-        self._first_by_sha[sha] = int(row["livraison_id"])  # type: ignore[arg-type]
+        self._first_by_content[content_key] = int(row["livraison_id"])  # type: ignore[arg-type]
         try:
             if recognised is None:
                 raise RejectedFile(_unrecognised_name(self.family, candidate.path.name))
@@ -435,6 +442,14 @@ _LEDGER_SCHEMA = {
 }
 
 
+def _content_key(
+    sha: str, kind: str | None, landlord: str | None, period: str | None
+) -> tuple[str, str | None, str | None, str | None]:
+    """What makes two deliveries the same: their bytes and their key. The SSMSI edition is
+    read from the file's header, so its bytes alone identify it."""
+    return (sha, kind, landlord, None if kind == SSMSI_KIND.name else period)
+
+
 def _unrecognised_name(family: str, name: str) -> str:
     examples = {
         "reference": "epci_2025.csv, qpv_2024.csv, seuils_q1_2025.csv, objectifs_epci.csv, "
@@ -473,10 +488,22 @@ def update_statuses(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+MEMORY_ENV = "TRANQUILLITY_DUCKDB_MEMORY"
+DEFAULT_MEMORY = "8GB"
+
+
 def connect(home: Home) -> duckdb.DuckDBPyConnection:
-    """The working warehouse (single writer), with the raw schema in place."""
+    """The working warehouse (single writer), with the raw schema in place.
+
+    DuckDB takes 80 % of the machine's memory by default; the cap (TRANQUILLITY_DUCKDB_MEMORY,
+    also applied to dbt through profiles.yml) leaves room for polars and the OS, DuckDB
+    spilling to disk beyond it.
+    """
     home.ensure()
-    con = duckdb.connect(str(home.warehouse_db))
+    con = duckdb.connect(
+        str(home.warehouse_db),
+        config={"memory_limit": os.environ.get(MEMORY_ENV, DEFAULT_MEMORY)},
+    )
     ensure_schema(con)
     return con
 
