@@ -95,11 +95,17 @@ def refresh() -> None:
         )
     outcome["run_id"] = result.run_id
     outcome["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    summary = _ledger(home) if home.warehouse_db.exists() else []
-    outcome["families"] = summary
-    _print_ledger(summary)
-    _print_rejections(home, since=started)
-    checks = _checks_of_run(home, result.run_id)
+    import duckdb
+
+    try:
+        summary = _ledger(home) if home.warehouse_db.exists() else []
+        outcome["families"] = summary
+        _print_ledger(summary)
+        _print_rejections(home, since=started)
+        checks = _checks_of_run(home, result.run_id)
+    except duckdb.Error as exc:  # e.g. a dbt process still closing the file after a failure
+        click.echo(f"warehouse unavailable for the summary: {str(exc).splitlines()[0]}", err=True)
+        summary, checks = [], []
     blocking = [c for c in checks if c.blocks]
     outcome["checks"] = {"total": len(checks), "blocking_failed": len(blocking)}
     published = [
