@@ -107,7 +107,15 @@ def refresh() -> None:
         click.echo(f"warehouse unavailable for the summary: {str(exc).splitlines()[0]}", err=True)
         summary, checks = [], []
     blocking = [c for c in checks if c.blocks]
-    outcome["checks"] = {"total": len(checks), "blocking_failed": len(blocking)}
+    warnings = [c for c in checks if c.statut == "warn"]
+    outcome["checks"] = {
+        "total": len(checks),
+        "blocking_failed": len(blocking),
+        "warnings": len(warnings),
+    }
+    docs = home.data_docs / result.run_id / "index.html"
+    if docs.exists():
+        outcome["data_docs"] = str(docs)
     published = [
         e
         for e in result.all_events
@@ -120,7 +128,11 @@ def refresh() -> None:
         publication_id = metadata["publication_id"].value
         outcome |= {"outcome": "published", "exit_code": EXIT_OK, "publication_id": publication_id}
         _write_last_refresh(home, outcome)
-        click.echo(f"checks: {len(checks)} run, 0 blocking failed")
+        click.echo(f"checks: {len(checks)} run, 0 blocking failed, {len(warnings)} warnings")
+        for check in warnings[:10]:
+            click.echo(f"  warning: {check.describe()}")
+        if docs.exists():
+            click.echo(f"data docs (Great Expectations): {docs}")
         click.echo(f"published {publication_id}: {home.current_publication}")
         return
     if blocking:
@@ -145,6 +157,8 @@ def refresh() -> None:
             f"WHERE run_id = '{result.run_id}' AND statut <> 'pass'\"",
             err=True,
         )
+        if docs.exists():
+            click.echo(f"data docs (Great Expectations): {docs}", err=True)
         sys.exit(EXIT_BLOCKED)
     outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE}
     _write_last_refresh(home, outcome)
@@ -273,6 +287,7 @@ def _print_ledger(summary: list[dict[str, Any]]) -> None:
         "superseded",
         "duplicates",
         "rejected",
+        "blocked",
         "rows_read",
         "rows_loaded",
         "rows_quarantined",
@@ -288,6 +303,7 @@ def _print_ledger(summary: list[dict[str, Any]]) -> None:
                 r.get("remplacees", 0),
                 r.get("doublons", 0),
                 r.get("rejetees", 0),
+                r.get("bloquees", 0),
                 r.get("lignes_lues", 0),
                 r.get("lignes_chargees", 0),
                 r.get("lignes_quarantaine", 0),
@@ -305,6 +321,10 @@ def _print_rejections(home: Home, since: datetime) -> None:
             "ORDER BY fichier",
             [started_naive(since)],
         ).fetchall()
+        blocked = con.execute(
+            "SELECT fichier, motif FROM raw.livraisons "
+            "WHERE statut = 'bloquee' AND remplacee_par IS NULL ORDER BY modifie_le, fichier"
+        ).fetchall()
         quarantined = con.execute(
             """
             SELECT l.fichier, q.regle, count(*) AS n, min(q.ligne) AS premiere_ligne
@@ -315,6 +335,8 @@ def _print_rejections(home: Home, since: datetime) -> None:
         ).fetchall()
     for fichier, motif in rejected:
         click.echo(f"rejected: {fichier}: {motif}")
+    for fichier, motif in blocked:
+        click.echo(f"BLOCKED delivery (not loaded, blocks publication): {fichier}: {motif}")
     if quarantined:
         click.echo("quarantined rows this refresh (top rules; see raw.quarantaine):")
         for fichier, regle, n, first in quarantined:

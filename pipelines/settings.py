@@ -71,6 +71,11 @@ class Home:
         return self.root / "secrets"
 
     @property
+    def data_docs(self) -> Path:
+        """Great Expectations Data Docs, one folder per refresh run (`<run_id>/index.html`)."""
+        return self.root / "data_docs"
+
+    @property
     def dagster_home(self) -> Path:
         return self.root / "dagster"
 

@@ -228,6 +228,83 @@ def test_unmapped_code_blocks_then_mapping_publishes(tiny_home: Home) -> None:
     assert n == [(1,)]
 
 
+def test_delivery_breaking_blocking_expectation_blocks_until_replaced(tiny_home: Home) -> None:
+    current = tiny_home.current_publication
+    before_bytes = current.read_bytes()
+    landlord_dir = tiny_home.inbox_family("landlord")
+    files = sorted(
+        (p for p in landlord_dir.glob("*_incidents_*") if p.suffix == ".csv"),
+        key=lambda p: (-len(p.read_bytes().splitlines()), p.name),
+    )
+    original = files[0]
+    assert len(original.read_bytes().splitlines()) > 12, "needs a file of 10+ incidents"
+    landlord, _, month = original.stem.split("_")[:3]
+    other = next(p for p in files if p.stem.startswith(f"{landlord}_") and month not in p.stem)
+    # A "corrected" file for that month that is in fact another month's extract: every row
+    # is dated outside the file's month. Row rules alone would quarantine it all and publish
+    # a month with no incidents; the delivery suite blocks it as a whole.
+    wrong = landlord_dir / f"{landlord}_incidents_{month}_corrige.csv"
+    wrong.write_bytes(other.read_bytes())
+    later = original.stat().st_mtime + 86_400
+    os.utime(wrong, (later, later))
+
+    code, output = _refresh()
+    assert code == 3, output
+    assert f"landlord/{wrong.name}" in output
+    assert "incidents_du_mois_du_fichier" in output
+    assert current.read_bytes() == before_bytes
+    docs = tiny_home.data_docs
+    assert any(docs.glob("*/index.html")), "Data Docs written for the run"
+    assert "data docs" in output
+    with duckdb.connect(str(tiny_home.warehouse_db), read_only=True) as con:
+        statuses = dict(
+            con.execute(
+                "SELECT fichier, statut FROM raw.livraisons WHERE fichier IN (?, ?)",
+                [f"landlord/{original.name}", f"landlord/{wrong.name}"],
+            ).fetchall()
+        )
+        loaded = con.execute(
+            "SELECT count(*) FROM raw.landlord_incidents i JOIN raw.livraisons l "
+            "USING (livraison_id) WHERE l.fichier = ?",
+            [f"landlord/{wrong.name}"],
+        ).fetchall()[0][0]
+    # Nothing of the blocked delivery entered the raw tables; the original stays current.
+    assert statuses == {f"landlord/{original.name}": "chargee", f"landlord/{wrong.name}": "bloquee"}
+    assert loaded == 0
+
+    # Nothing changed: it still blocks (a blocked delivery waits for its replacement).
+    code, output = _refresh()
+    assert code == 3, output
+    assert wrong.name in output
+    assert current.read_bytes() == before_bytes
+
+    # The landlord sends the right file for that month, newer: it replaces the blocked one.
+    lines = original.read_bytes().splitlines(keepends=True)
+    fixed = landlord_dir / f"{landlord}_incidents_{month}_corrige2.csv"
+    fixed.write_bytes(b"".join(lines[:-1]))  # one incident withdrawn by the landlord
+    os.utime(fixed, (later + 60, later + 60))
+    code, output = _refresh()
+    assert code == 0, output
+    assert current.read_bytes() != before_bytes
+
+
+def test_gx_outcomes_recorded_for_every_delivery_family(tiny_home: Home) -> None:
+    with duckdb.connect(str(tiny_home.warehouse_db), read_only=True) as con:
+        run_id = con.execute(
+            "SELECT run_id FROM audit.controles ORDER BY execute_le DESC LIMIT 1"
+        ).fetchall()[0][0]
+        rows = con.execute(
+            "SELECT cible, count(*), count(*) FILTER (WHERE bloquant), "
+            "count(*) FILTER (WHERE statut = 'fail') FROM audit.controles "
+            "WHERE run_id = ? AND origine = 'gx' AND controle LIKE 'livraisons_%' GROUP BY cible",
+            [run_id],
+        ).fetchall()
+    by_family = {r[0]: r[1:] for r in rows}
+    assert set(by_family) == {"reference", "landlord", "police", "allocations"}
+    for n, n_blocking, n_failed in by_family.values():
+        assert n >= 10 and n_blocking >= 8 and n_failed == 0
+
+
 def _publication_id(path: Path) -> str:
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute("SELECT publication_id FROM publication").fetchall()[0][0]

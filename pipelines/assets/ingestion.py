@@ -3,7 +3,10 @@
 Each asset loads every file of its inbox folder not yet in the delivery ledger. Rows are
 typed and validated *before* they are written (a blocking check after the write would be too
 late: the asset would already hold the bad rows), bad rows go to `raw.quarantaine`, and
-unreadable files are recorded as rejected with their reason.
+unreadable files are recorded as rejected with their reason. Each delivery as a whole is then
+judged by its family's Great Expectations suite (pipelines.quality.deliveries), still before
+the write; the verdict is this asset's blocking check `livraisons_conformes` on every raw table
+of the family, and each expectation's outcome goes to `audit.controles` for the publish gate.
 """
 
 from collections.abc import Iterator
@@ -11,9 +14,13 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from pipelines.audit import record
 from pipelines.ingest.loader import FamilyReport, ingest_family
 from pipelines.ingest.specs import ALL_KINDS, SSMSI_KIND
+from pipelines.quality.runner import quality_run
 from pipelines.resources import WarehouseResource
+
+CHECK_NAME = "livraisons_conformes"
 
 _DESCRIPTIONS = {
     "reference": "EPCI composition, QPV, Q1 thresholds, local targets, landlords and their "
@@ -38,23 +45,53 @@ def _ingestion_asset(family: str) -> dg.AssetsDefinition:
             )
             for table in tables
         ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK_NAME,
+                asset=["raw", table],
+                blocking=True,
+                description=f"Every {family} delivery passes the blocking expectations of "
+                f"data_quality/suites/livraisons_{family}.yml (judged before loading), and no "
+                "blocked delivery of the family waits for a replacement.",
+            )
+            for table in tables
+        ],
     )
     def _load(
         context: AssetExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.MaterializeResult]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         home = warehouse.get_home()
+        quality = quality_run(home.data_docs, context.run_id)
         with warehouse.connect() as con:
             report: FamilyReport = ingest_family(
-                con, home, family, warehouse.pseudonymisation_key()
+                con, home, family, warehouse.pseudonymisation_key(), quality
             )
+            record(con, context.run_id, report.outcomes)
+        docs = quality.build_docs()
         for fichier, reason in report.rejected:
             context.log.warning(f"rejected {fichier}: {reason}")
+        for fichier, reason in report.waiting:
+            context.log.warning(f"blocked {fichier}: {reason}")
         context.log.info(
             f"{family}: {report.new_deliveries} new deliveries, {report.rows_loaded} rows loaded, "
             f"{report.rows_quarantined} quarantined"
         )
+        failed = [o for o in report.outcomes if o.statut not in ("pass",)]
+        passed = not any(o.blocks for o in report.outcomes)
+        check_metadata: dict[str, str | int] = {
+            "failed_expectations": "\n".join(o.describe() for o in failed) or "none",
+            "blocked_deliveries": "\n".join(f"{f}: {r}" for f, r in report.waiting) or "none",
+            "data_docs": str(docs) if docs else "none",
+        }
         for table in tables:
             yield dg.MaterializeResult(asset_key=["raw", table], metadata=report.as_metadata())
+            yield dg.AssetCheckResult(
+                asset_key=["raw", table],
+                check_name=CHECK_NAME,
+                passed=passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata=check_metadata,
+            )
 
     return _load
 

@@ -7,7 +7,14 @@ the contract's order (modification time, then name), stock files before incident
 
 Statuses: `chargee` (current for its key), `remplacee` (a newer delivery for the same key
 (kind, landlord, period) exists), `doublon` (same bytes as an earlier delivery of the same kind,
-landlord and period: not loaded again), `rejetee` (unreadable as a whole: the reason is in `motif`).
+landlord and period: not loaded again), `rejetee` (unreadable as a whole: the reason is in
+`motif`), `bloquee` (readable, but it failed a blocking expectation of its family's quality
+suite, see pipelines.quality.deliveries: nothing of it is loaded, its quarantined rows are kept
+for the partner, and it blocks publication until a newer delivery for its key is loaded, which
+sets `remplacee_par`). A blocked delivery is examined again on every refresh.
+
+Rows read = rows loaded + rows quarantined for `chargee` and `remplacee`; a `bloquee` delivery
+loads nothing (its `lignes_chargees` is 0), a `rejetee` one reads nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines.audit import CheckOutcome
 from pipelines.ingest import ssmsi
 from pipelines.ingest.reader import RejectedFile, read_delivery
 from pipelines.ingest.specs import (
@@ -34,6 +42,8 @@ from pipelines.ingest.specs import (
     recognise,
 )
 from pipelines.ingest.validate import Rule, Validated, validate
+from pipelines.quality.deliveries import DeliveryGate, Previous, profile
+from pipelines.quality.runner import QualityRun
 from pipelines.settings import Home
 
 SQL_TYPES = {
@@ -138,6 +148,11 @@ class FamilyReport:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    # Deliveries blocked by the quality suite in this pass, and every blocked delivery of the
+    # family still waiting for a replacement (this pass's included).
+    blocked: list[tuple[str, str]] = field(default_factory=list)
+    waiting: list[tuple[str, str]] = field(default_factory=list)
+    outcomes: list[CheckOutcome] = field(default_factory=list)
 
     def as_metadata(self) -> dict[str, int | str]:
         return {
@@ -145,6 +160,8 @@ class FamilyReport:
             "deliveries_loaded": self.loaded,
             "duplicates": self.duplicates,
             "rejected": len(self.rejected),
+            "blocked": len(self.blocked),
+            "blocked_waiting": len(self.waiting),
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,
             "rows_quarantined": self.rows_quarantined,
@@ -177,27 +194,50 @@ class _Candidate:
 class FamilyIngestion:
     """One pass over one inbox family folder; loads every file not yet in the ledger."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, home: Home, family: str, key: bytes):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        home: Home,
+        family: str,
+        key: bytes,
+        quality: QualityRun | None = None,
+    ):
         self.con = con
         self.home = home
         self.family = family
         self.key = key
         self.report = FamilyReport(family)
+        self.gate = DeliveryGate(family, quality)
         self._ledger_rows: list[dict[str, object]] = []
-        self._tables: dict[str, list[pl.DataFrame]] = defaultdict(list)
+        self._tables: dict[str, list[tuple[int, pl.DataFrame]]] = defaultdict(list)
         self._quarantine: list[pl.DataFrame] = []
+        self._profiles: list[dict[str, object]] = []
         self._pending_rows = 0
         self._residences: dict[tuple[str, str], frozenset[str]] = {}
         known = con.execute(
-            "SELECT fichier, sha256, livraison_id, type_fichier, code_bailleur, periode "
+            "SELECT fichier, sha256, livraison_id, type_fichier, code_bailleur, periode, "
+            "statut = 'bloquee' AND remplacee_par IS NULL AS en_attente "
             "FROM raw.livraisons"
         ).fetchall()
-        self._seen_files = {(f, s) for f, s, *_ in known}
+        # A blocked delivery still waiting is examined again (under its ledger id): what
+        # blocked it may have been fixed since (its stock delivered, a tolerance revised).
+        self._retry_ids = {(f, s): lid for f, s, lid, *_, waiting in known if waiting}
+        self._retried: list[int] = []
+        self._seen_files = {(f, s) for f, s, *_, waiting in known if not waiting}
         # A duplicate is the same bytes delivered again *for the same key*: two header-only
         # files of different months (or landlords) are identical but are two deliveries.
         self._first_by_content: dict[tuple[str, str | None, str | None, str | None], int] = {}
-        for _f, sha, lid, kind, landlord, period in sorted(known, key=lambda r: r[2]):
-            self._first_by_content.setdefault(_content_key(sha, kind, landlord, period), lid)
+        for _f, sha, lid, kind, landlord, period, waiting in sorted(known, key=lambda r: r[2]):
+            if not waiting:
+                self._first_by_content.setdefault(_content_key(sha, kind, landlord, period), lid)
+        # Row counts of loaded deliveries per series (kind, landlord) and period, newest last:
+        # the base of the quality suite's "row count against the previous delivery".
+        self._series: dict[tuple[str | None, str | None], dict[str, int]] = defaultdict(dict)
+        for kind, landlord, period, rows in con.execute(
+            "SELECT type_fichier, code_bailleur, periode, lignes_lues FROM raw.livraisons "
+            "WHERE statut = 'chargee' ORDER BY modifie_le, fichier"
+        ).fetchall():
+            self._series[(kind, landlord)][period or ""] = int(rows)
         self._next_id = (
             int(
                 con.execute("SELECT coalesce(max(livraison_id), 0) FROM raw.livraisons").fetchall()[
@@ -240,6 +280,13 @@ class FamilyIngestion:
                 self.flush()
         self.flush()
         update_statuses(self.con)
+        resolve_blocked(self.con)
+        waiting = waiting_blocked(self.con, self.family)
+        self.report.waiting = [(fichier, motif) for _, fichier, motif in waiting]
+        self.report.outcomes = [
+            *self.gate.outcomes({lid for lid, _, _ in waiting}),
+            _waiting_outcome(self.report),
+        ]
         return self.report
 
     def _ingest(self, candidate: _Candidate) -> None:
@@ -248,8 +295,11 @@ class FamilyIngestion:
             return  # already recorded by an earlier refresh: the inbox is never modified
         self._seen_files.add((candidate.relative, sha))
         recognised = candidate.recognised
+        retried = self._retry_ids.get((candidate.relative, sha))
+        if retried is not None:
+            self._retried.append(retried)
         row: dict[str, object] = {
-            "livraison_id": self._next_id,
+            "livraison_id": retried if retried is not None else self._next_id,
             "famille": self.family,
             "type_fichier": recognised.kind.name if recognised else None,
             "code_bailleur": recognised.landlord if recognised else None,
@@ -269,8 +319,9 @@ class FamilyIngestion:
             "remplacee_par": None,
             "doublon_de": None,
         }
-        self._next_id += 1
-        self.report.new_deliveries += 1
+        if retried is None:
+            self._next_id += 1
+            self.report.new_deliveries += 1
         content_key = _content_key(sha, row["type_fichier"], row["code_bailleur"], row["periode"])  # type: ignore[arg-type]
         if content_key in self._first_by_content:
             row.update(statut="doublon", doublon_de=self._first_by_content[content_key])
@@ -295,7 +346,7 @@ class FamilyIngestion:
         loaded = validated.loaded.with_columns(pl.lit(lid, pl.Int64).alias("livraison_id"))
         if kind.landlord_in_name:
             loaded = loaded.with_columns(pl.lit(recognised.landlord).alias("code_bailleur"))
-        self._tables[kind.table].append(loaded)
+        self._tables[kind.table].append((lid, loaded))
         if validated.quarantine.height:
             self._quarantine.append(
                 validated.quarantine.with_columns(
@@ -311,6 +362,22 @@ class FamilyIngestion:
             colonnes_ignorees=", ".join(validated.ignored_columns) or None,
         )
         self._ledger_rows.append(row)
+        series = self._series[(kind.name, recognised.landlord)]
+        period = str(row["periode"] or "")
+        earlier = [p for p in series if p < period]
+        self._profiles.append(
+            profile(
+                row,
+                validated.quarantine.get_column("regle").to_list(),
+                Previous(
+                    same_key=series.get(period),
+                    previous_period=series[max(earlier)] if earlier else None,
+                ),
+            )
+        )
+        # Optimistic: a later delivery of the same batch compares with this one even if the
+        # gate blocks it at the flush (the gate runs once per batch, not once per file).
+        series[period] = validated.rows_read
         self._pending_rows += validated.rows_read
         self.report.loaded += 1
         self.report.rows_read += validated.rows_read
@@ -385,15 +452,30 @@ class FamilyIngestion:
 
     # -- writing -------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write accumulated deliveries and their rows in one transaction."""
+        """Judge the accumulated deliveries, then write them and their rows in one transaction."""
         if not self._ledger_rows:
             return
+        blocked = self.gate.judge(self._profiles)
+        for row in self._ledger_rows:
+            reason = blocked.get(int(row["livraison_id"]))  # type: ignore[arg-type]
+            if reason is None:
+                continue
+            self.report.loaded -= 1
+            self.report.rows_loaded -= int(row["lignes_chargees"])  # type: ignore[arg-type]
+            self.report.blocked.append((str(row["fichier"]), reason))
+            row.update(statut="bloquee", motif=reason, lignes_chargees=0)
         self.con.execute("BEGIN TRANSACTION")
         try:
+            if self._retried:
+                ids = ", ".join(str(i) for i in self._retried)
+                self.con.execute(f"DELETE FROM raw.livraisons WHERE livraison_id IN ({ids})")
+                self.con.execute(f"DELETE FROM raw.quarantaine WHERE livraison_id IN ({ids})")
             ledger = pl.DataFrame(self._ledger_rows, schema=_LEDGER_SCHEMA)
             self._insert("livraisons", ledger)
             for table, frames in self._tables.items():
-                self._insert(table, pl.concat(frames, how="diagonal_relaxed"))
+                kept = [frame for lid, frame in frames if lid not in blocked]
+                if kept:
+                    self._insert(table, pl.concat(kept, how="diagonal_relaxed"))
             if self._quarantine:
                 self._insert("quarantaine", pl.concat(self._quarantine, how="diagonal_relaxed"))
             self.con.execute("COMMIT")
@@ -402,6 +484,7 @@ class FamilyIngestion:
             raise
         touched_stock = "landlord_patrimoine" in self._tables
         self._ledger_rows, self._tables, self._quarantine = [], defaultdict(list), []
+        self._profiles, self._retried = [], []
         self._pending_rows = 0
         if touched_stock:
             update_statuses(self.con)
@@ -509,10 +592,62 @@ def connect(home: Home) -> duckdb.DuckDBPyConnection:
 
 
 def ingest_family(
-    con: duckdb.DuckDBPyConnection, home: Home, family: str, key: bytes
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    family: str,
+    key: bytes,
+    quality: QualityRun | None = None,
 ) -> FamilyReport:
     """Load every new file of one inbox family; idempotent (already-seen files are skipped)."""
-    return FamilyIngestion(con, home, family, key).run()
+    return FamilyIngestion(con, home, family, key, quality).run()
+
+
+def resolve_blocked(con: duckdb.DuckDBPyConnection) -> None:
+    """A blocked delivery stops blocking once a newer delivery for its key is loaded."""
+    con.execute(
+        """
+        UPDATE raw.livraisons AS b
+        SET remplacee_par = (
+            SELECT l.livraison_id FROM raw.livraisons AS l
+            WHERE l.statut IN ('chargee', 'remplacee')
+              AND l.type_fichier = b.type_fichier
+              AND coalesce(l.code_bailleur, '') = coalesce(b.code_bailleur, '')
+              AND coalesce(l.periode, '') = coalesce(b.periode, '')
+              AND (l.modifie_le > b.modifie_le
+                   OR (l.modifie_le = b.modifie_le AND l.fichier > b.fichier))
+            ORDER BY l.modifie_le DESC, l.fichier DESC LIMIT 1
+        )
+        WHERE b.statut = 'bloquee' AND b.remplacee_par IS NULL
+        """
+    )
+
+
+def waiting_blocked(con: duckdb.DuckDBPyConnection, family: str) -> list[tuple[int, str, str]]:
+    """Blocked deliveries of a family not yet replaced: each blocks publication."""
+    return [
+        (int(lid), str(f), str(m))
+        for lid, f, m in con.execute(
+            "SELECT livraison_id, fichier, motif FROM raw.livraisons "
+            "WHERE famille = ? AND statut = 'bloquee' AND remplacee_par IS NULL "
+            "ORDER BY modifie_le, fichier",
+            [family],
+        ).fetchall()
+    ]
+
+
+def _waiting_outcome(report: FamilyReport) -> CheckOutcome:
+    examples = [{"fichier": f, "motif": m} for f, m in report.waiting[:5]]
+    return CheckOutcome(
+        controle=f"livraisons_{report.family}.aucune_livraison_bloquee",
+        origine="ingestion",
+        cible=report.family,
+        bloquant=True,
+        statut="fail" if report.waiting else "pass",
+        nb_echecs=len(report.waiting),
+        message="a blocked delivery blocks publication until a newer delivery for its key "
+        "(same kind, landlord and period) is loaded",
+        exemples=json.dumps(examples, ensure_ascii=False) if examples else None,
+    )
 
 
 def ledger_summary(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
@@ -525,6 +660,8 @@ def ledger_summary(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
                count(*) FILTER (WHERE statut = 'remplacee') AS remplacees,
                count(*) FILTER (WHERE statut = 'doublon') AS doublons,
                count(*) FILTER (WHERE statut = 'rejetee') AS rejetees,
+               count(*) FILTER (WHERE statut = 'bloquee' AND remplacee_par IS NULL)
+                   AS bloquees,
                coalesce(sum(lignes_lues), 0) AS lignes_lues,
                coalesce(sum(lignes_chargees), 0) AS lignes_chargees,
                coalesce(sum(lignes_quarantaine), 0) AS lignes_quarantaine
