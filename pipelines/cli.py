@@ -165,6 +165,8 @@ def refresh() -> None:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.step_failure_data.error if event.step_failure_data else None
+            while error is not None and error.cause is not None:
+                error = error.cause  # the user code's own exception, not Dagster's wrapper
             message = error.message.strip() if error else ""
             click.echo(f"step {event.step_key} failed: {message}", err=True)
     click.echo("refresh failed: nothing was published", err=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from pipelines.assets.checks import PUBLICATION_CHECKS
 from pipelines.assets.ingestion import INGESTION_ASSETS
 from pipelines.assets.publication import publication
 from pipelines.assets.transform import dbt_models
@@ -20,6 +21,7 @@ DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 # DuckDB is single-writer: steps run one after the other in one process.
 defs = dg.Definitions(
     assets=[*INGESTION_ASSETS, dbt_models, publication],
+    asset_checks=PUBLICATION_CHECKS,
     jobs=[refresh_job],
     resources={
         "warehouse": WarehouseResource(),

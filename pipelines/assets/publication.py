@@ -2,20 +2,31 @@
 
 This step does not trust that Dagster skipped it after a failure (dagster #25112): it reads
 the audit record of the run and refuses to publish unless every blocking check of this run
-passed and at least the dbt build recorded its checks.
+passed, the dbt build recorded its checks, and every Great Expectations suite (one per
+delivery family, one per contract table) recorded its outcomes for this run.
 """
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines.assets.transform import dbt_models
-from pipelines.audit import outcomes_of_run
-from pipelines.publish import write_publication
+from pipelines.audit import CheckOutcome, outcomes_of_run
+from pipelines.publish import CONTRACT_TABLES, write_publication
 from pipelines.resources import WarehouseResource
+from pipelines.settings import FAMILIES
 
 GATE_BLOCKED = "gate_blocked"
 
 _MARTS = [key for key, group in dbt_models.group_names_by_key.items() if group == "marts"]
+
+REQUIRED_SUITES = {f"livraisons_{f}" for f in FAMILIES} | {
+    f"publication_{t}" for t in CONTRACT_TABLES
+}
+
+
+def suites_recorded(outcomes: list[CheckOutcome]) -> set[str]:
+    """Great Expectations suites with at least one outcome (`<suite>.<expectation>`)."""
+    return {o.controle.split(".", 1)[0] for o in outcomes if o.origine == "gx"}
 
 
 @dg.asset(
@@ -35,6 +46,13 @@ def publication(
         if not any(o.origine.startswith("dbt") for o in outcomes):
             raise dg.Failure(
                 description="no dbt check was recorded for this run: nothing is published",
+                metadata={GATE_BLOCKED: True},
+            )
+        missing = sorted(REQUIRED_SUITES - suites_recorded(outcomes))
+        if missing:
+            raise dg.Failure(
+                description="quality suites without outcomes for this run: "
+                f"{', '.join(missing)}: nothing is published",
                 metadata={GATE_BLOCKED: True},
             )
         if blocking:

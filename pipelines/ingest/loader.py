@@ -212,6 +212,10 @@ class FamilyIngestion:
         self._tables: dict[str, list[tuple[int, pl.DataFrame]]] = defaultdict(list)
         self._quarantine: list[pl.DataFrame] = []
         self._profiles: list[dict[str, object]] = []
+        # Periods of each series waiting in the batch, and what each delivery overwrote in
+        # the series (restored when the gate blocks it).
+        self._pending_periods: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
+        self._before: dict[int, tuple[tuple[str | None, str | None], str, int | None]] = {}
         self._pending_rows = 0
         self._residences: dict[tuple[str, str], frozenset[str]] = {}
         known = con.execute(
@@ -343,6 +347,13 @@ class FamilyIngestion:
         row.update(extra)
         lid = int(row["livraison_id"])  # type: ignore[arg-type]
         kind = recognised.kind
+        series_key = (kind.name, recognised.landlord)
+        period = str(row["periode"] or "")
+        pending = self._pending_periods[series_key]
+        if period in pending or (kind.period != "month" and pending):
+            # Compare with a judged delivery, not one the gate may still block: judge the
+            # batch first (re-deliveries and yearly files are few, so this flush is rare).
+            self.flush()
         loaded = validated.loaded.with_columns(pl.lit(lid, pl.Int64).alias("livraison_id"))
         if kind.landlord_in_name:
             loaded = loaded.with_columns(pl.lit(recognised.landlord).alias("code_bailleur"))
@@ -362,8 +373,9 @@ class FamilyIngestion:
             colonnes_ignorees=", ".join(validated.ignored_columns) or None,
         )
         self._ledger_rows.append(row)
-        series = self._series[(kind.name, recognised.landlord)]
-        period = str(row["periode"] or "")
+        series = self._series[series_key]
+        self._pending_periods[series_key].add(period)
+        self._before[lid] = (series_key, period, series.get(period))
         earlier = [p for p in series if p < period]
         self._profiles.append(
             profile(
@@ -375,8 +387,8 @@ class FamilyIngestion:
                 ),
             )
         )
-        # Optimistic: a later delivery of the same batch compares with this one even if the
-        # gate blocks it at the flush (the gate runs once per batch, not once per file).
+        # Monthly series are optimistic: next month's file in the same batch compares with
+        # this one before the gate has judged it (only warnings use that comparison).
         series[period] = validated.rows_read
         self._pending_rows += validated.rows_read
         self.report.loaded += 1
@@ -464,6 +476,11 @@ class FamilyIngestion:
             self.report.rows_loaded -= int(row["lignes_chargees"])  # type: ignore[arg-type]
             self.report.blocked.append((str(row["fichier"]), reason))
             row.update(statut="bloquee", motif=reason, lignes_chargees=0)
+            series_key, period, before = self._before[int(row["livraison_id"])]  # type: ignore[arg-type]
+            if before is None:
+                self._series[series_key].pop(period, None)
+            else:
+                self._series[series_key][period] = before
         self.con.execute("BEGIN TRANSACTION")
         try:
             if self._retried:
@@ -485,6 +502,7 @@ class FamilyIngestion:
         touched_stock = "landlord_patrimoine" in self._tables
         self._ledger_rows, self._tables, self._quarantine = [], defaultdict(list), []
         self._profiles, self._retried = [], []
+        self._pending_periods, self._before = defaultdict(set), {}
         self._pending_rows = 0
         if touched_stock:
             update_statuses(self.con)

@@ -1,0 +1,50 @@
+"""Publication suites: the marts validated as they will be published.
+
+Each contract table has a suite `data_quality/suites/publication_<table>.yml`; its datasets are
+SQL queries on the working warehouse (the table itself, or a reconciliation across its rows).
+Large datasets declare `partition_by`: they are validated in hash partitions of those columns
+(at most PARTITION_ROWS rows each), so the national table (tens of millions of rows) never
+sits whole in pandas and key uniqueness stays exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import polars as pl
+
+from pipelines.audit import CheckOutcome
+from pipelines.quality.runner import QualityRun, new_results, outcomes
+from pipelines.quality.suites import Suite, suite
+
+PARTITION_ROWS = 1_000_000
+
+
+def suite_for(table: str) -> Suite:
+    return suite(f"publication_{table}")
+
+
+def validate_table(
+    con: duckdb.DuckDBPyConnection, run: QualityRun, table: str
+) -> list[CheckOutcome]:
+    """Run every dataset of the table's suite; one outcome per expectation."""
+    table_suite = suite_for(table)
+    found: list[CheckOutcome] = []
+    for dataset in table_suite.datasets:
+        results = new_results(table_suite, dataset, table)
+        assert dataset.sql, f"{table_suite.path.name}: dataset {dataset.name} has no sql"
+        query = f"SELECT * FROM ({dataset.sql}) AS d"
+        parts = 1
+        if dataset.partition_by:
+            rows = con.execute(f"SELECT count(*) FROM ({dataset.sql}) AS d").fetchall()[0][0]
+            parts = max(1, math.ceil(rows / PARTITION_ROWS))
+        for part in range(parts):
+            sql = query
+            if parts > 1:
+                key = ", ".join(f'd."{c}"' for c in dataset.partition_by)
+                sql = f"{query} WHERE hash({key}) % {parts} = {part}"
+            frame = pl.from_arrow(con.sql(sql).to_arrow_table())
+            run.validate(table_suite, dataset, frame, results)  # type: ignore[arg-type]
+        found.extend(outcomes(results.values()))
+    return found
