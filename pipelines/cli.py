@@ -200,6 +200,14 @@ def status() -> None:
             f"last refresh: {last.get('outcome')} (exit {last.get('exit_code')}), "
             f"started {last.get('started')}, finished {last.get('finished')}, run {last.get('run_id')}"
         )
+        checks = last.get("checks") or {}
+        if checks:
+            click.echo(
+                f"  checks: {checks.get('total')} run, {checks.get('blocking_failed')} blocking "
+                f"failed, {checks.get('warnings', 0)} warnings"
+            )
+        if last.get("data_docs"):
+            click.echo(f"  data docs: {last['data_docs']}")
     else:
         click.echo("last refresh: never")
     if home.warehouse_db.exists():

@@ -55,6 +55,26 @@ def disk_usage(path: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+def check_seconds(home: Path) -> dict[str, float]:
+    """Seconds spent checking in the last refresh: GX suites (their own timer, written next to
+    the run's Data Docs) and dbt tests and unit tests (dbt's run_results.json)."""
+    found: dict[str, float] = {}
+    runs = sorted((home / "data_docs").glob("*/timings.json"), key=lambda p: p.stat().st_mtime)
+    if runs:
+        for suite, seconds in json.loads(runs[-1].read_text()).items():
+            group = "gx_" + suite.split("_", 1)[0] if suite != "data_docs" else "gx_data_docs"
+            found[group] = round(found.get(group, 0.0) + seconds, 1)
+    run_results = home / "work" / "dbt_target" / "run_results.json"
+    if run_results.exists():
+        for result in json.loads(run_results.read_text())["results"]:
+            kind = result["unique_id"].split(".", 1)[0]
+            if kind in ("test", "unit_test"):
+                key = f"dbt_{kind}s"
+                found[key] = round(found.get(key, 0.0) + float(result["execution_time"]), 1)
+    found["total"] = round(sum(found.values()), 1)
+    return found
+
+
 def main(scale: str) -> int:
     root = Path(os.environ.get("BENCH_HOME") or tempfile.mkdtemp(prefix=f"bench-{scale}-"))
     home = root / "home"
@@ -85,7 +105,15 @@ def main(scale: str) -> int:
     print(f"inbox: {files} files, {size / 2**20:.0f} MiB", flush=True)
     results.append(measure("refresh (ingest)", [tranquillity, "refresh"], env))
     db = home / "work" / "warehouse.duckdb"
+    checks = check_seconds(home)
+    refresh_seconds = float(results[-1]["seconds"])  # type: ignore[arg-type]
+    print(
+        f"checks: {checks['total']:.0f} s of the {refresh_seconds:.0f} s refresh "
+        f"({100 * checks['total'] / refresh_seconds:.0f} %): {json.dumps(checks)}",
+        flush=True,
+    )
     summary = {
+        "checks_seconds": checks,
         "scale": scale,
         "inbox_files": files,
         "inbox_mib": round(size / 2**20, 1),

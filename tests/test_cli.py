@@ -30,8 +30,11 @@ def test_refresh_without_reference_is_blocked_and_publishes_nothing(home: Home) 
     assert result.exit_code == 3, result.output
     lines = result.output.splitlines()
     landlord = next(line for line in lines if line.startswith("landlord"))
-    # deliveries, current, superseded, duplicates, rejected, read, loaded, quarantined
-    assert [c.strip() for c in landlord.split("|")][1:] == ["3", "2", "0", "0", "1", "5", "4", "1"]
+    # deliveries, current, superseded, duplicates, rejected, blocked, read, loaded, quarantined
+    assert [c.strip() for c in landlord.split("|")][1:] == [
+        *("3", "2", "0", "0", "1", "0"),
+        *("5", "4", "1"),
+    ]
     assert "rejected: landlord/HMP_procedures_2025-01.csv: colonnes manquantes" in result.output
     assert "1 x hors_bornes (first at line 3)" in result.output
     assert "publication BLOCKED" in result.output

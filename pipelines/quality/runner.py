@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,9 @@ class QualityRun:
         self.docs_dir = docs_dir
         self._context: Any = None
         self._count = 0
+        # Seconds spent per suite (and rendering the docs): the cost of the gates, which
+        # `make bench` reports as a share of the refresh.
+        self.seconds: dict[str, float] = {}
 
     def _gx(self) -> Any:
         if self._context is None:
@@ -152,6 +156,7 @@ class QualityRun:
         results: dict[str, ExpectationResult],
     ) -> None:
         """Validate one frame (a batch or a partition); merge into `results` by expectation id."""
+        started = time.perf_counter()
         validation = self._validation(suite, dataset)
         index = [c for c in dataset.index_columns if c in frame.columns]
         result_format: dict[str, Any] = {
@@ -182,12 +187,20 @@ class QualityRun:
                 if not item.success and "observed_value" in detail:
                     examples = [{"valeur_observee": detail["observed_value"]}]
             target.merge(bool(item.success), int(unexpected), list(examples))
+        self.seconds[suite.name] = self.seconds.get(suite.name, 0.0) + (
+            time.perf_counter() - started
+        )
 
     def build_docs(self) -> Path | None:
         """Render the Data Docs of everything validated so far in this run."""
         if not self._count or self.docs_dir is None:
             return None
+        started = time.perf_counter()
         self._gx().build_data_docs(site_names=["run"])
+        self.seconds["data_docs"] = self.seconds.get("data_docs", 0.0) + (
+            time.perf_counter() - started
+        )
+        (self.docs_dir / "timings.json").write_text(json.dumps(self.seconds, indent=1))
         return self.docs_dir / "index.html"
 
 
