@@ -185,6 +185,35 @@ def _checks_of_run(home: Home, run_id: str) -> list[Any]:
 
 
 @main.command()
+@click.argument("fichier")
+@click.option("--motif", required=True, help="Why the delivery is right despite the suite.")
+def accept(fichier: str, motif: str) -> None:
+    """Load a blocked delivery at the next refresh despite its blocking expectations.
+
+    For real changes the suite cannot tell from a broken extract (a stock sold to another
+    landlord). Recorded with the file's sha256, the reason and the user in raw.derogations.
+    """
+    import getpass
+
+    from pipelines.ingest.loader import NotBlocked, accept_blocked, connect
+
+    home = _home()
+    try:
+        con = connect(home)
+    except Exception as exc:  # a refresh holds the write lock
+        click.echo(f"error: warehouse unavailable: {str(exc).splitlines()[0]}", err=True)
+        sys.exit(EXIT_FAILURE)
+    try:
+        found = accept_blocked(con, fichier, motif, getpass.getuser())
+    except NotBlocked as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+    finally:
+        con.close()
+    click.echo(f"accepted {found}: it will be loaded by the next `tranquillity refresh`")
+
+
+@main.command()
 def status() -> None:
     """Current publication, last refresh outcome, and what the ledger holds."""
     home = _home()

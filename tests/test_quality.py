@@ -12,7 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from pipelines.cli import main
 from pipelines.ingest.loader import FamilyReport
 from pipelines.quality.publication import validate_table
 from pipelines.quality.runner import QualityRun
@@ -142,6 +144,33 @@ def test_truncated_stock_is_blocked_until_replaced(home: Home) -> None:
         "SELECT remplacee_par IS NOT NULL FROM raw.livraisons WHERE fichier = ?",
         [f"landlord/{truncated.name}"],
     ) == [(True,)]
+
+
+def test_operator_accepts_a_real_change_of_stock(home: Home) -> None:
+    _stock(home, "2024", 1000, mtime=1_700_000_000)
+    sold = _stock(home, "2025", 600, mtime=1_710_000_000)  # 400 dwellings sold: real
+    assert ingest(home, "landlord").waiting
+    runner = CliRunner()
+    wrong = runner.invoke(main, ["accept", "HMP_patrimoine_2024.csv", "--motif", "x"])
+    assert wrong.exit_code == 1 and "not a blocked delivery" in wrong.output
+    ok = runner.invoke(
+        main, ["accept", sold.name, "--motif", "cession de 400 logements à un autre bailleur"]
+    )
+    assert ok.exit_code == 0, ok.output
+    report = ingest(home, "landlord")
+    assert not report.waiting and not any(o.blocks for o in report.outcomes)
+    assert _outcome(report, "livraisons_landlord.patrimoine_stable_sur_un_an") == ("warn", 1)
+    statut, motif = query(
+        home,
+        "SELECT statut, motif FROM raw.livraisons WHERE fichier = ?",
+        [f"landlord/{sold.name}"],
+    )[0]
+    assert statut == "chargee" and "dérogation (cession de 400 logements" in motif
+    assert query(
+        home,
+        "SELECT count(*) FROM raw.landlord_patrimoine p JOIN raw.livraisons l "
+        "USING (livraison_id) WHERE l.periode = '2025'",
+    ) == [(600,)]
 
 
 def test_bad_file_and_its_correction_in_one_pass_only_warn(home: Home) -> None:

@@ -78,6 +78,13 @@ CREATE TABLE IF NOT EXISTS raw.livraisons (
     remplacee_par BIGINT,
     doublon_de BIGINT
 );
+CREATE TABLE IF NOT EXISTS raw.derogations (
+    fichier VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    motif VARCHAR NOT NULL,
+    accordee_par VARCHAR,
+    accordee_le TIMESTAMP NOT NULL
+);
 CREATE TABLE IF NOT EXISTS raw.quarantaine (
     livraison_id BIGINT NOT NULL,
     fichier VARCHAR NOT NULL,
@@ -227,6 +234,15 @@ class FamilyIngestion:
         # blocked it may have been fixed since (its stock delivered, a tolerance revised).
         self._retry_ids = {(f, s): lid for f, s, lid, *_, waiting in known if waiting}
         self._retried: list[int] = []
+        # Blocked deliveries an operator accepted (`tranquillity accept`): loaded despite
+        # their blocking failures, which are then reported as warnings.
+        self._accepted = {
+            (f, sha): motif
+            for f, sha, motif in con.execute(
+                "SELECT fichier, sha256, motif FROM raw.derogations"
+            ).fetchall()
+        }
+        self._derogations: dict[int, str] = {}
         self._seen_files = {(f, s) for f, s, *_, waiting in known if not waiting}
         # A duplicate is the same bytes delivered again *for the same key*: two header-only
         # files of different months (or landlords) are identical but are two deliveries.
@@ -302,6 +318,8 @@ class FamilyIngestion:
         retried = self._retry_ids.get((candidate.relative, sha))
         if retried is not None:
             self._retried.append(retried)
+            if (candidate.relative, sha) in self._accepted:
+                self._derogations[retried] = self._accepted[(candidate.relative, sha)]
         row: dict[str, object] = {
             "livraison_id": retried if retried is not None else self._next_id,
             "famille": self.family,
@@ -469,14 +487,21 @@ class FamilyIngestion:
             return
         blocked = self.gate.judge(self._profiles)
         for row in self._ledger_rows:
-            reason = blocked.get(int(row["livraison_id"]))  # type: ignore[arg-type]
+            lid = int(row["livraison_id"])  # type: ignore[arg-type]
+            reason = blocked.get(lid)
             if reason is None:
+                continue
+            if lid in self._derogations:
+                row["motif"] = (
+                    f"acceptée par dérogation ({self._derogations[lid]}) malgré: {reason}"
+                )
+                del blocked[lid]
                 continue
             self.report.loaded -= 1
             self.report.rows_loaded -= int(row["lignes_chargees"])  # type: ignore[arg-type]
             self.report.blocked.append((str(row["fichier"]), reason))
             row.update(statut="bloquee", motif=reason, lignes_chargees=0)
-            series_key, period, before = self._before[int(row["livraison_id"])]  # type: ignore[arg-type]
+            series_key, period, before = self._before[lid]
             if before is None:
                 self._series[series_key].pop(period, None)
             else:
@@ -503,6 +528,7 @@ class FamilyIngestion:
         self._ledger_rows, self._tables, self._quarantine = [], defaultdict(list), []
         self._profiles, self._retried = [], []
         self._pending_periods, self._before = defaultdict(set), {}
+        self._derogations = {}
         self._pending_rows = 0
         if touched_stock:
             update_statuses(self.con)
@@ -618,6 +644,43 @@ def ingest_family(
 ) -> FamilyReport:
     """Load every new file of one inbox family; idempotent (already-seen files are skipped)."""
     return FamilyIngestion(con, home, family, key, quality).run()
+
+
+class NotBlocked(ValueError):
+    """`accept` was given a file that is not a blocked delivery waiting for a replacement."""
+
+
+def accept_blocked(
+    con: duckdb.DuckDBPyConnection, fichier: str, motif: str, par: str | None
+) -> str:
+    """Record an operator's decision to load a blocked delivery at the next refresh.
+
+    For a change the suite cannot tell from a broken extract (a landlord selling a third of
+    its stock): the decision names the file and its bytes (sha256), so a different file
+    needs its own, and it stays in `raw.derogations` for audit."""
+    rows = con.execute(
+        "SELECT fichier, sha256 FROM raw.livraisons "
+        "WHERE statut = 'bloquee' AND remplacee_par IS NULL AND (fichier = ? OR fichier LIKE ?)",
+        [fichier, f"%/{fichier}"],
+    ).fetchall()
+    if len(rows) != 1:
+        waiting = [
+            r[0]
+            for r in con.execute(
+                "SELECT fichier FROM raw.livraisons "
+                "WHERE statut = 'bloquee' AND remplacee_par IS NULL ORDER BY fichier"
+            ).fetchall()
+        ]
+        raise NotBlocked(
+            f"{fichier}: not a blocked delivery waiting for a replacement"
+            + (f" (blocked: {', '.join(waiting)})" if waiting else " (none is blocked)")
+        )
+    found, sha = rows[0]
+    con.execute(
+        "INSERT INTO raw.derogations VALUES (?, ?, ?, ?, ?)",
+        [found, sha, motif, par, datetime.now(UTC).replace(tzinfo=None)],
+    )
+    return str(found)
 
 
 def resolve_blocked(con: duckdb.DuckDBPyConnection) -> None:

@@ -136,9 +136,9 @@ class DeliveryGate:
         return {lid: " ; ".join(reasons) for lid, reasons in blocked.items()}
 
     def outcomes(self, waiting: set[int]) -> list[CheckOutcome]:
-        """Outcomes of the pass. A blocking expectation failed only by deliveries already
-        replaced by a newer loaded one (a bad file and its correction in the same inbox) no
-        longer blocks: it is reported as a warning."""
+        """Outcomes of the pass. A blocking expectation failed only by deliveries no longer
+        waiting (replaced by a newer loaded one, e.g. a bad file and its correction in the
+        same inbox, or accepted by an operator) does not block: it is reported as a warning."""
         found = []
         for outcome in outcomes(self.results.values()):
             ids = self.blocked_by.get(outcome.controle.split(".", 1)[1], set())
@@ -146,7 +146,8 @@ class DeliveryGate:
                 outcome = replace(
                     outcome,
                     statut="warn",
-                    message=f"{outcome.message} (déjà remplacée par une livraison plus récente)",
+                    message=f"{outcome.message} (livraison déjà remplacée par une plus "
+                    "récente, ou acceptée par dérogation: tranquillity accept)",
                 )
             found.append(outcome)
         return found
