@@ -23,13 +23,15 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 
 def _newest_source_mtime() -> float:
+    """Newest modification among the project's files and folders: a folder's time changes
+    when a file is deleted from it, which no remaining file's time shows."""
     newest = 0.0
     for name in _SOURCES:
         path = DBT_PROJECT_DIR / name
-        files = [path] if path.is_file() else path.rglob("*") if path.exists() else []
-        for file in files:
-            if file.is_file():
-                newest = max(newest, file.stat().st_mtime)
+        if not path.exists():
+            continue
+        for entry in [path, *path.rglob("*")] if path.is_dir() else [path]:
+            newest = max(newest, entry.stat().st_mtime)
     return newest
 
 
