@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from pipelines.audit import CheckOutcome
-from pipelines.quality.runner import ExpectationResult, QualityRun, new_results, outcomes
+from pipelines.quality.runner import ExpectationResult, QualityRun, new_results
 from pipelines.quality.suites import suite
 
 DATASET = "profils"
@@ -140,8 +140,9 @@ class DeliveryGate:
         waiting (replaced by a newer loaded one, e.g. a bad file and its correction in the
         same inbox, or accepted by an operator) does not block: it is reported as a warning."""
         found = []
-        for outcome in outcomes(self.results.values()):
-            ids = self.blocked_by.get(outcome.controle.split(".", 1)[1], set())
+        for result in self.results.values():
+            outcome = result.outcome()
+            ids = self.blocked_by.get(result.expectation.id, set())
             if outcome.statut == "fail" and ids and not ids & waiting:
                 outcome = replace(
                     outcome,

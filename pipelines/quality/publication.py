@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from pipelines.audit import CheckOutcome
-from pipelines.quality.runner import QualityRun, new_results, outcomes
+from pipelines.quality.runner import QualityRun, new_results
 from pipelines.quality.suites import Suite, suite
 
 PARTITION_ROWS = 1_000_000
@@ -46,5 +46,5 @@ def validate_table(
                 sql = f"{query} WHERE hash({key}) % {parts} = {part}"
             frame = pl.from_arrow(con.sql(sql).to_arrow_table())
             run.validate(table_suite, dataset, frame, results)  # type: ignore[arg-type]
-        found.extend(outcomes(results.values()))
+        found.extend(result.outcome() for result in results.values())
     return found

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,7 +237,3 @@ def _prune(docs_root: Path) -> None:
     )
     for old in folders[: max(0, len(folders) - keep + 1)]:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def outcomes(results: Iterable[ExpectationResult]) -> list[CheckOutcome]:
-    return [r.outcome() for r in results]

@@ -2,15 +2,7 @@
 -- last line), located: commune and QPV as delivered, EPCI and département from the EPCI file
 -- applicable to the event's year, residence when the landlord and residence are given.
 with courants as (
-    select
-        e.*,
-        row_number() over (
-            partition by e.id_evenement
-            order by l.ordre_livraison desc, e.ligne desc
-        ) as rang
-    from {{ ref('stg_police__evenements') }} as e
-    inner join {{ ref('int_ledger__livraisons_courantes') }} as l using (livraison_id)
-    where l.type_fichier = 'evenements'
+    {{ ranked_current_rows('stg_police__evenements', 'evenements', ['id_evenement']) }}
 )
 
 select

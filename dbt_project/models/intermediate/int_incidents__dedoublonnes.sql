@@ -1,17 +1,7 @@
 -- Incidents of current deliveries, one per (landlord, id_incident): the newest delivery wins
 -- (modifie_le then file name), then the last line. Mapped to the common nomenclature.
 with courants as (
-    select
-        i.*,
-        l.fichier,
-        l.ordre_livraison,
-        row_number() over (
-            partition by i.code_bailleur, i.id_incident
-            order by l.ordre_livraison desc, i.ligne desc
-        ) as rang
-    from {{ ref('stg_landlord__incidents') }} as i
-    inner join {{ ref('int_ledger__livraisons_courantes') }} as l using (livraison_id)
-    where l.type_fichier = 'incidents'
+    {{ ranked_current_rows('stg_landlord__incidents', 'incidents', ['code_bailleur', 'id_incident'], ledger_columns=['fichier']) }}
 )
 
 select

@@ -1,15 +1,7 @@
 -- For each (commune, year, indicator), the row of the latest SSMSI edition containing it
 -- (ties: newest delivery, then last line).
 with lignes as (
-    select
-        s.*,
-        row_number() over (
-            partition by s.code_commune, s.annee, s.indicateur
-            order by s.edition desc, l.ordre_livraison desc, s.ligne desc
-        ) as rang
-    from {{ ref('stg_police__ssmsi') }} as s
-    inner join {{ ref('int_ledger__livraisons_courantes') }} as l using (livraison_id)
-    where l.type_fichier = 'ssmsi'
+    {{ ranked_current_rows('stg_police__ssmsi', 'ssmsi', ['code_commune', 'annee', 'indicateur'], first_order='edition') }}
 )
 
 select
