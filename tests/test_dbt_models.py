@@ -140,6 +140,10 @@ def test_contract_tables_exist_with_types(con) -> None:
     assert types[("indicateurs_incidents_mois", "n_logements")] == "BIGINT"
     assert types[("indicateurs_incidents_mois", "taux_pour_1000_logements")] == "DOUBLE"
     assert types[("indicateurs_delinquance_commune_annee", "diffuse")] == "BOOLEAN"
+    assert types[("indicateurs_delinquance_commune_annee", "population")] == "BIGINT"
+    assert types[("indicateurs_delinquance_commune_annee", "logements")] == "DOUBLE"
+    assert types[("indicateurs_delinquance_epci_annee", "population")] == "BIGINT"
+    assert types[("indicateurs_delinquance_epci_annee", "logements")] == "DOUBLE"
     assert types[("indicateurs_delinquance_epci_annee", "n_communes_non_diffusees")] == "BIGINT"
     assert types[("indicateurs_mixite_epci_annee", "conforme_q1_hors_qpv")] == "BOOLEAN"
     assert types[("indicateurs_mixite_epci_annee", "manque_hors_q1_qpv")] == "BIGINT"
@@ -309,35 +313,36 @@ def test_epci_delinquency_row_recomputed(con) -> None:
         epci = lookup(commune, year)
         if epci is not None:
             groups[(epci[0], year, indic)].append(r)
-    # Prefer a group with masked communes, and burglaries (rate over dwellings) if possible.
-    key = max(
-        groups,
-        key=lambda k: (
-            any(not r["diffuse"] for r in groups[k]),
-            k[2] == "Cambriolages de logement",
-            len(groups[k]),
-            k,
-        ),
-    )
-    diff = [r for r in groups[key] if r["diffuse"]]
-    nombre = sum(r["nombre"] for r in diff) if diff else None
-    population = sum(r["population"] for r in diff) if diff else None
-    logements = sum(r["logements"] for r in diff) if diff else None
-    denom = logements if key[2] == "Cambriolages de logement" else population
-    taux = 1000 * nombre / denom if nombre is not None and denom else None
+    got = {
+        (g["code_epci"], g["annee"], g["indicateur"]): g
+        for g in rows(con, "select * from marts.indicateurs_delinquance_epci_annee")
+    }
+    # One row per (EPCI, year, indicator) with at least one commune row, and every row recomputed.
+    assert set(got) == set(groups)
+    # The sample exercises masked communes and burglaries (rate over dwellings).
+    assert any(not r["diffuse"] for communes in groups.values() for r in communes)
+    assert any(k[2] == "Cambriolages de logement" for k in groups)
+    for key, communes in sorted(groups.items()):
+        diff = [r for r in communes if r["diffuse"]]
+        # Sums over diffused communes: nombre NULL when none is diffused, population and logements
+        # 0 (the population covered by diffused figures is then nil). Dwellings are census estimates
+        # with decimals (floats) whose sum depends on the order of addition: compared with isclose.
+        nombre = sum(r["nombre"] for r in diff) if diff else None
+        population = sum(r["population"] or 0 for r in diff)
+        logements = math.fsum(r["logements"] or 0.0 for r in diff)
+        denom = logements if key[2] == "Cambriolages de logement" else population
+        taux = 1000 * nombre / denom if nombre is not None and denom else None
 
-    got = rows(
-        con,
-        "select * from marts.indicateurs_delinquance_epci_annee where code_epci = ? and annee = ? and indicateur = ?",
-        list(key),
-    )
-    assert len(got) == 1
-    g = got[0]
-    assert g["nombre"] == nombre
-    assert g["population"] == population
-    assert g["logements"] == logements
-    assert g["n_communes_non_diffusees"] == sum(1 for r in groups[key] if not r["diffuse"])
-    assert g["taux_pour_mille"] == taux
+        g = got[key]
+        assert g["nombre"] == nombre, key
+        assert g["population"] == population, key
+        assert isinstance(g["logements"], float), key
+        assert math.isclose(g["logements"], logements, rel_tol=1e-9, abs_tol=0.0), key
+        assert g["n_communes_non_diffusees"] == sum(1 for r in communes if not r["diffuse"]), key
+        if taux is None:
+            assert g["taux_pour_mille"] is None, key
+        else:
+            assert math.isclose(g["taux_pour_mille"], taux, rel_tol=1e-9, abs_tol=0.0), key
 
 
 def test_blocking_checks_catch_bad_deliveries(built: Built, tmp_path: Path) -> None:

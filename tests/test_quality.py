@@ -350,13 +350,15 @@ def test_masked_ssmsi_value_must_stay_masked(tmp_path: Path) -> None:
         tmp_path,
         """
         CREATE TABLE marts.indicateurs_delinquance_commune_annee AS SELECT * FROM (VALUES
-            ('13055', 2024, 'Vols', 12, 1.2, 1000, true),
-            ('13001', 2024, 'Vols', 0, NULL, 800, false),
-            ('13002', 24, 'Vols', NULL, NULL, 800, false)
-        ) AS t(code_commune, annee, indicateur, nombre, taux_pour_mille, population, diffuse);
+            ('13055', 2024, 'Vols', 12, 1.2, 1000, 480.5, true),
+            ('13001', 2024, 'Vols', 0, NULL, 800, 390.25, false),
+            ('13002', 24, 'Vols', NULL, NULL, 800, -1.5, false)
+        ) AS t(code_commune, annee, indicateur, nombre, taux_pour_mille, population, logements,
+               diffuse);
         """,
     )
     assert _failed(con, "indicateurs_delinquance_commune_annee") == {
         "non_diffuse_sans_nombre": 1,
         "annee_sur_quatre_chiffres": 1,
+        "logements_positifs": 1,
     }

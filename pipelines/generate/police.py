@@ -22,22 +22,23 @@ from .common import days_in_month, delivery_time, next_month, rng_for
 
 # (label, unit, yearly rate per 1,000 inhabitants in a big city, denominator, schemas)
 # denominator "log" = per 1,000 dwellings (burglaries). schemas: "n" new, "o" old, "no" both.
+# Units as the 2025+ schema spells them; the old schema wrote them in lower case.
 INDICATORS = [
-    ("Cambriolages de logement", "logement", 9.0, "log", "no"),
-    ("Destructions et dégradations volontaires", "infraction", 9.0, "pop", "no"),
+    ("Cambriolages de logement", "Infraction", 9.0, "log", "no"),
+    ("Destructions et dégradations volontaires", "Infraction", 9.0, "pop", "no"),
     ("Trafic de stupéfiants", "Mis en cause", 0.6, "pop", "no"),
     ("Usage de stupéfiants", "Mis en cause", 3.5, "pop", "no"),
-    ("Violences physiques hors cadre familial", "victime", 4.5, "pop", "n"),
-    ("Violences physiques intrafamiliales", "victime", 3.8, "pop", "n"),
-    ("Coups et blessures volontaires", "victime", 7.5, "pop", "o"),
-    ("Violences sexuelles", "victime", 1.6, "pop", "no"),
-    ("Vols avec armes", "infraction", 0.2, "pop", "no"),
-    ("Vols violents sans arme", "infraction", 1.5, "pop", "no"),
-    ("Vols sans violence contre des personnes", "victime entendue", 14.0, "pop", "no"),
-    ("Vols de véhicules", "véhicule", 3.5, "pop", "no"),
-    ("Vols dans les véhicules", "véhicule", 8.0, "pop", "no"),
-    ("Vols d'accessoires sur véhicules", "véhicule", 2.0, "pop", "no"),
-    ("Escroqueries et fraudes aux moyens de paiement", "victime", 6.5, "pop", "n"),
+    ("Violences physiques hors cadre familial", "Victime", 4.5, "pop", "n"),
+    ("Violences physiques intrafamiliales", "Victime", 3.8, "pop", "n"),
+    ("Coups et blessures volontaires", "Victime", 7.5, "pop", "o"),
+    ("Violences sexuelles", "Victime", 1.6, "pop", "no"),
+    ("Vols avec armes", "Infraction", 0.2, "pop", "no"),
+    ("Vols violents sans arme", "Infraction", 1.5, "pop", "no"),
+    ("Vols sans violence contre des personnes", "Victime entendue", 14.0, "pop", "no"),
+    ("Vols de véhicules", "Véhicule", 3.5, "pop", "no"),
+    ("Vols dans les véhicules", "Véhicule", 8.0, "pop", "no"),
+    ("Vols d'accessoires sur véhicules", "Véhicule", 2.0, "pop", "no"),
+    ("Escroqueries et fraudes aux moyens de paiement", "Victime", 6.5, "pop", "n"),
 ]
 
 NEW_COLUMNS = [
@@ -72,7 +73,7 @@ def _counts(
     """Facts per (commune, year, indicator) for ``years`` plus the two years before."""
     rng = rng_for(seed, "ssmsi", communes["code_commune"][0] if communes.height else "", len(years))
     pop = communes["population"].to_numpy().astype(float)
-    log = communes["logements"].to_numpy().astype(float)
+    log = communes["logements_estimes"].to_numpy()
     urban = 0.25 + 0.75 / (1.0 + np.exp(-(np.log10(np.maximum(pop, 1)) - 4.0) * 2.0))
     ny = len(years) + 2
     base = np.array([r for _, _, r, _, _ in INDICATORS])
@@ -102,6 +103,15 @@ def write_ssmsi(
     deal = residences.filter(pl.col("dealing")).group_by("code_commune").len()
     communes = communes.join(deal, on="code_commune", how="left").with_columns(
         pl.col("len").fill_null(0)
+    )
+    # SSMSI's dwellings are census estimates (sums of weighted answers) with decimals, and its
+    # burglary rates divide by them: write them so, never rounded to whole dwellings.
+    fraction = rng_for(seed, "ssmsi-logements").random(communes.height)
+    communes = communes.with_columns(
+        pl.when(pl.col("logements") > 0)
+        .then((pl.col("logements") - 0.5 + pl.Series(fraction)).round(4).clip(0.0))
+        .otherwise(0.0)
+        .alias("logements_estimes")
     )
     new_path = out / "police" / f"donnee-comm-data.gouv-{new_ed - 1}-geographie{new_ed}.csv.gz"
     old_path = out / "police" / f"donnee-data.gouv-{old_ed - 1}-geographie{old_ed}-comm.csv"
@@ -134,7 +144,7 @@ def write_ssmsi(
                     )
                 diff = three > 5
                 pop = c["population"].to_numpy()
-                log = c["logements"].to_numpy()
+                log = c["logements_estimes"].to_numpy()
                 ii = np.flatnonzero(mask)
                 df = pl.DataFrame(
                     {
@@ -188,7 +198,7 @@ def write_ssmsi(
                     .alias("est_diffuse"),
                     pl.col("pop").alias("insee_pop"),
                     pl.lit(2022).alias("insee_pop_millesime"),
-                    pl.col("log").cast(pl.Float64).alias("insee_log"),
+                    pl.col("log").alias("insee_log"),
                     pl.lit(2021).alias("insee_log_millesime"),
                     pl.when(masked)
                     .then(pl.col("ci_n").round(6))
@@ -205,7 +215,7 @@ def write_ssmsi(
                     pl.col("code").alias(f"CODGEO_{edition}"),
                     (pl.col("annee") % 100).cast(pl.String).str.zfill(2).alias("annee"),
                     pl.col("indicateur").alias("classe"),
-                    pl.col("unite").alias("unité.de.compte"),
+                    pl.col("unite").str.to_lowercase().alias("unité.de.compte"),
                     pl.when(masked)
                     .then(pl.lit("ndiff"))
                     .otherwise(pl.lit("diff"))
@@ -225,7 +235,7 @@ def write_ssmsi(
                     .alias("complementinfotaux"),
                     pl.col("pop").alias("POP"),
                     pl.lit("21").alias("millPOP"),
-                    pl.col("log").cast(pl.Float64).alias("LOG"),
+                    pl.col("log").alias("LOG"),
                     pl.lit("20").alias("millLOG"),
                 )
                 old_stream.write(outdf)
@@ -317,7 +327,8 @@ def write_events(
         if not df.height:
             continue
         path = out / "police" / f"evenements_{month:%Y-%m}.csv"
-        rows += w.write_table(df, path, w.REFERENCE)
+        # A prefecture's table kept in Excel and saved as CSV (see writers.EXCEL_CP1252).
+        rows += w.write_table(df, path, w.EXCEL_CP1252)
         w.set_mtime(path, delivery_time(next_month(month) - dt.timedelta(days=1), 7))
         files += 1
     return {"files": files, "rows": rows}

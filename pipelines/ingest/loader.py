@@ -76,8 +76,11 @@ CREATE TABLE IF NOT EXISTS raw.livraisons (
     motif VARCHAR,
     colonnes_ignorees VARCHAR,
     remplacee_par BIGINT,
-    doublon_de BIGINT
+    doublon_de BIGINT,
+    remarques VARCHAR
 );
+-- Added after the first release: warehouses built before get it here.
+ALTER TABLE raw.livraisons ADD COLUMN IF NOT EXISTS remarques VARCHAR;
 CREATE TABLE IF NOT EXISTS raw.derogations (
     fichier VARCHAR NOT NULL,
     sha256 VARCHAR NOT NULL,
@@ -115,6 +118,7 @@ LEDGER_COLUMNS = (
     "colonnes_ignorees",
     "remplacee_par",
     "doublon_de",
+    "remarques",
 )
 
 # Flush accumulated rows to DuckDB in large batches: thousands of small monthly files would
@@ -139,8 +143,33 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema (idempotent): ledger, quarantine and one table per kind."""
     con.execute(LEDGER_DDL)
     for kind in (*ALL_KINDS, SSMSI_KIND):
-        columns = ", ".join(f"{name} {sql}" for name, sql in raw_columns(kind).items())
+        expected = raw_columns(kind)
+        columns = ", ".join(f"{name} {sql}" for name, sql in expected.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.{kind.table} ({columns})")
+        _upgrade(con, kind.table, expected)
+
+
+# Type changes a warehouse built by an earlier version may need, all lossless widenings
+# (e.g. SSMSI dwellings were BIGINT before their published decimals were kept).
+_WIDENINGS = {("BIGINT", "DOUBLE"), ("INTEGER", "BIGINT"), ("INTEGER", "DOUBLE")}
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection, table: str, expected: dict[str, str]) -> None:
+    """Bring a raw table of an older warehouse to the current layout without losing a row:
+    new columns are added (NULL for old rows), widened types are altered in place."""
+    present = {
+        name: sql_type
+        for name, sql_type in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = ?",
+            [table],
+        ).fetchall()
+    }
+    for name, sql_type in expected.items():
+        if name not in present:
+            con.execute(f"ALTER TABLE raw.{table} ADD COLUMN {name} {sql_type}")
+        elif (present[name], sql_type) in _WIDENINGS:
+            con.execute(f"ALTER TABLE raw.{table} ALTER {name} TYPE {sql_type}")
 
 
 @dataclass
@@ -340,6 +369,7 @@ class FamilyIngestion:
             "colonnes_ignorees": None,
             "remplacee_par": None,
             "doublon_de": None,
+            "remarques": None,
         }
         if retried is None:
             self._next_id += 1
@@ -389,6 +419,9 @@ class FamilyIngestion:
             lignes_chargees=validated.loaded.height,
             lignes_quarantaine=validated.quarantine.height,
             colonnes_ignorees=", ".join(validated.ignored_columns) or None,
+            # What was read differently from the file's text (e.g. commune codes given back
+            # their leading zero): never done silently.
+            remarques=" ; ".join(validated.notes) or None,
         )
         self._ledger_rows.append(row)
         series = self._series[series_key]
@@ -566,6 +599,7 @@ _LEDGER_SCHEMA = {
     "colonnes_ignorees": pl.String,
     "remplacee_par": pl.Int64,
     "doublon_de": pl.Int64,
+    "remarques": pl.String,
 }
 
 

@@ -5,6 +5,19 @@ editions are mapped to one raw table so that downstream models see one shape; th
 comes from the `CODGEO_<YYYY>` column name and decides, per (commune, year, indicator),
 which row wins. Masked rows (`ndiff`) keep NULL counts: the `complement_info_*` columns hold
 a département average of masked communes and must never stand in for the commune's value.
+
+Each column is typed as SSMSI publishes it, in every edition since 2021 (data.gouv.fr,
+"Bases statistiques communale, départementale et régionale de la délinquance enregistrée"):
+- counts (`faits` / `nombre`) and populations (`POP` / `insee_pop`) are integers;
+- dwellings (`LOG` / `insee_log`) are census estimates with decimals (`347,8571`): DOUBLE,
+  never rounded, because SSMSI's own burglary rates divide by them;
+- rates and département averages (`tauxpourmille`, `complementinfo*`, `taux_pour_mille`,
+  `complement_info_*`) are decimals;
+- years and census vintages (`annee`, `millPOP`, `millLOG`) have two digits up to 2024
+  (`16` = 2016) and four since 2025 (`insee_*_millesime`): all are widened to four digits;
+- decimals use a comma; fields are quoted (every field since 2025, strings only before),
+  missing values are `NA` (quoted or not) and the 2023 edition was comma-separated. The
+  reader and validator handle all of these generically (pipelines.ingest.reader/validate).
 """
 
 from __future__ import annotations
@@ -29,9 +42,23 @@ NEW_SCHEMA: tuple[Column, ...] = (
     Column("taux_pour_mille", "decimal", required=False, minimum=0),
     Column("est_diffuse", "enum", allowed=("diff", "ndiff"), target="diffusion"),
     Column("insee_pop", "int", required=False, minimum=0, target="population"),
-    Column("insee_pop_millesime", "int", required=False, target="population_millesime"),
-    Column("insee_log", "int", required=False, minimum=0, target="logements"),
-    Column("insee_log_millesime", "int", required=False, target="logements_millesime"),
+    Column(
+        "insee_pop_millesime",
+        "int",
+        required=False,
+        minimum=1990,
+        maximum=2100,
+        target="population_millesime",
+    ),
+    Column("insee_log", "decimal", required=False, minimum=0, target="logements"),
+    Column(
+        "insee_log_millesime",
+        "int",
+        required=False,
+        minimum=1990,
+        maximum=2100,
+        target="logements_millesime",
+    ),
     Column("complement_info_nombre", "decimal", required=False),
     Column("complement_info_taux", "decimal", required=False),
 )
@@ -50,9 +77,11 @@ OLD_SCHEMA: tuple[Column, ...] = (
     Column("complementinfoval", "decimal", required=False, target="complement_info_nombre"),
     Column("complementinfotaux", "decimal", required=False, target="complement_info_taux"),
     Column("POP", "int", required=False, minimum=0, target="population"),
-    Column("millPOP", "int", required=False, target="population_millesime"),
-    Column("LOG", "int", required=False, minimum=0, target="logements"),
-    Column("millLOG", "int", required=False, target="logements_millesime"),
+    Column(
+        "millPOP", "int", required=False, minimum=0, maximum=2100, target="population_millesime"
+    ),
+    Column("LOG", "decimal", required=False, minimum=0, target="logements"),
+    Column("millLOG", "int", required=False, minimum=0, maximum=2100, target="logements_millesime"),
 )
 
 RAW_COLUMNS: dict[str, str] = {
@@ -65,7 +94,7 @@ RAW_COLUMNS: dict[str, str] = {
     "diffuse": "BOOLEAN",
     "population": "BIGINT",
     "population_millesime": "INTEGER",
-    "logements": "BIGINT",
+    "logements": "DOUBLE",
     "logements_millesime": "INTEGER",
     "complement_info_nombre": "DOUBLE",
     "complement_info_taux": "DOUBLE",
@@ -94,14 +123,23 @@ def detect(raw: RawFrame) -> tuple[int, str, tuple[Column, ...]]:
     )
 
 
+def _four_digits(column: str) -> pl.Expr:
+    """`16` is 2016: the old schema writes years and census vintages on two digits."""
+    return (
+        pl.when(pl.col(column) < 100)
+        .then(pl.col(column) + 2000)
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
+
+
 def finish(loaded: pl.DataFrame, edition: int, schema: str) -> pl.DataFrame:
-    """Four-digit years, a boolean `diffuse`, and no count on a masked row."""
+    """Four-digit years and vintages, a boolean `diffuse`, and no count on a masked row."""
     diffuse = pl.col("diffusion") == "diff"
     return loaded.with_columns(
-        pl.when(pl.col("annee") < 100)
-        .then(pl.col("annee") + 2000)
-        .otherwise(pl.col("annee"))
-        .alias("annee"),
+        _four_digits("annee"),
+        _four_digits("population_millesime"),
+        _four_digits("logements_millesime"),
         diffuse.alias("diffuse"),
         pl.when(diffuse).then(pl.col("nombre")).alias("nombre"),
         pl.when(diffuse).then(pl.col("taux_pour_mille")).alias("taux_pour_mille"),

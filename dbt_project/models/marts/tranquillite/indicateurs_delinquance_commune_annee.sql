@@ -8,7 +8,7 @@ select
     cast(case when diffuse then nombre end as bigint) as nombre,
     cast(case when diffuse then taux_pour_mille end as double) as taux_pour_mille,
     cast(population as bigint) as population,
-    cast(logements as bigint) as logements,
+    cast(logements as double) as logements,
     cast(diffuse as boolean) as diffuse,
     cast(edition as integer) as edition
 from {{ ref('int_ssmsi__derniere_edition') }}

@@ -1,5 +1,7 @@
 -- SSMSI indicators aggregated per EPCI (EPCI file applicable to the year): sums over diffused
--- communes only; masked communes are counted, never valued.
+-- communes only; masked communes are counted, never valued. With no diffused commune, nombre is
+-- NULL (no figure) but population and logements are 0 (the population covered by diffused
+-- figures is nil). Dwelling counts are census estimates with decimals (DOUBLE), summed as such.
 with communes as (
     select
         e.code_epci,
@@ -14,6 +16,8 @@ with communes as (
     inner join {{ ref('int_reference__epci_communes') }} as e
         on e.code_commune = c.code_commune
         and c.annee between e.annee_debut and e.annee_fin
+    -- A commune outside any EPCI (INSEE's `ZZZZZZZZZ`) counts in no EPCI.
+    where e.code_epci is not null
 ),
 
 agregats as (
@@ -23,8 +27,8 @@ agregats as (
         indicateur,
         min(unite_de_compte) as unite_de_compte,
         sum(nombre) filter (where diffuse) as nombre,
-        sum(population) filter (where diffuse) as population,
-        sum(logements) filter (where diffuse) as logements,
+        coalesce(sum(population) filter (where diffuse), 0) as population,
+        coalesce(sum(logements) filter (where diffuse), 0) as logements,
         count(*) filter (where not diffuse) as n_communes_non_diffusees,
         count(*) filter (where diffuse) as n_communes_diffusees
     from communes
@@ -38,7 +42,7 @@ select
     unite_de_compte,
     cast(nombre as bigint) as nombre,
     cast(population as bigint) as population,
-    cast(logements as bigint) as logements,
+    cast(logements as double) as logements,
     cast(n_communes_non_diffusees as bigint) as n_communes_non_diffusees,
     cast(n_communes_diffusees as bigint) as n_communes_diffusees,
     cast(

@@ -10,7 +10,7 @@ select
     diffuse,
     cast(population as bigint) as population,
     population_millesime,
-    cast(logements as bigint) as logements,
+    cast(logements as double) as logements,
     logements_millesime,
     complement_info_nombre,
     complement_info_taux,
