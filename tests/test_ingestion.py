@@ -381,7 +381,8 @@ def test_allocation_rules(home: Home) -> None:
         [
             "0131225000001;2025-03-02;2025-03-20;HMP;L1;13055;QN01301M;14500,5;2;1;dalo;etat;oui",
             "0131225000002;2025-03-02;2025-02-20;HMP;;13055;;9000;1;0;non;bailleur;non",  # lease before
-            "0131225000003;2025-03-02;;HMP;;1305;;9000;0;0;non;bailleur;non",  # commune, adults
+            # commune (3 digits: not a code that lost its leading zero), adults
+            "0131225000003;2025-03-02;;HMP;;130;;9000;0;0;non;bailleur;non",
             "0131225000004;2025-03-02;;HMP;;2A004;QX1;9000;1;0;urgent;mairie;non",  # qpv, enums
         ],
     )
@@ -389,7 +390,7 @@ def test_allocation_rules(home: Home) -> None:
     rows = query(home, "SELECT ligne, motif FROM raw.quarantaine ORDER BY ligne")
     assert [r[0] for r in rows] == [3, 4, 5]
     assert "date_signature_bail: '2025-02-20' est antérieure à date_attribution" in rows[0][1]
-    assert "DEPCOM: '1305' n'est pas un code commune INSEE valide" in rows[1][1]
+    assert "DEPCOM: '130' n'est pas un code commune INSEE valide" in rows[1][1]
     assert "nb_personnes_14_ans_et_plus: '0' est hors de l'intervalle 1..30" in rows[1][1]
     assert (
         "QPV" in rows[2][1] and "menage_prioritaire" in rows[2][1] and "reservataire" in rows[2][1]

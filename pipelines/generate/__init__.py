@@ -1,4 +1,4 @@
-"""Deterministic generator of realistic partner deliveries (contract §2).
+"""Deterministic generator of realistic partner deliveries (docs/deliveries.md).
 
 Why: the warehouse must be demonstrated and tested on data that look like what landlords,
 police, prefectures and the national allocation system (SNE) really send, in their real
@@ -18,15 +18,13 @@ import pathlib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
-import polars as pl
-
 from . import writers as w
 from .allocations import write_allocations, write_thresholds
 from .common import SCALES, month_range, rng_for
 from .incidents import Warts, write_landlord
 from .landlords import write_reference
 from .police import write_events, write_ssmsi
-from .territory import Territory, build_territory
+from .territory import Territory, build_territory, epci_composition
 
 FAMILIES = ("reference", "landlord", "police", "allocations")
 
@@ -60,15 +58,7 @@ def _warts(terr: Territory) -> Warts:
 
 def _write_geo_reference(out: pathlib.Path, terr: Territory, when: dt.datetime) -> tuple[int, int]:
     """INSEE EPCI composition for the first year, and the 2024 QPV list."""
-    c = terr.communes
-    epci = c.select(
-        pl.col("code_commune").alias("CODGEO"),
-        pl.col("nom_commune").alias("LIBGEO"),
-        pl.col("code_epci").alias("EPCI"),
-        pl.col("nom_epci").alias("LIBEPCI"),
-        pl.col("code_departement").alias("DEP"),
-        pl.col("code_region").alias("REG"),
-    )
+    epci = epci_composition(terr.scale, terr.communes)
     p1 = out / "reference" / f"epci_{terr.months[0].year}.csv"
     rows = w.write_table(epci, p1, w.REFERENCE)
     p2 = out / "reference" / "qpv_2024.csv"

@@ -4,6 +4,14 @@ Why the EPCI "policy": the social-mix indicators exist to show which EPCI meet t
 targets (25% of allocations outside QPV to Q1 applicants, 50% inside QPV to non-Q1). Each EPCI
 gets a seeded propensity so that some meet the targets and others miss them, and incomes are
 drawn relative to the same Q1 thresholds that are delivered in ``seuils_q1_<YYYY>.csv``.
+
+Shapes: incomes are in euros, a quarter of them with cents; ``id_logement`` is empty for a few
+allocations (located by commune and QPV only) and ``date_signature_bail`` while no lease is
+signed. Most months come straight from the SNE (``;``, ISO dates, decimal point); two months a
+year were re-saved by hand before delivery: February with French Excel (Windows-1252, decimal
+comma, JJ/MM/AAAA, thousands separators, commune codes turned into numbers, labels as the SNE
+screens show them: ``Prioritaire``, ``Oui``/``Non``; a row of separators below the data) and
+March with R's ``write.csv2`` (strings quoted, ``NA`` for missing).
 """
 
 from __future__ import annotations
@@ -74,6 +82,9 @@ def attributions_month(
     s = seuil(seed, epci, month.year) if n else np.zeros(0)
     ratio = np.where(q1, rng.uniform(0.1, 0.97, size=n), 1.03 + rng.lognormal(-0.6, 0.7, size=n))
     revenu = np.round(uc * s * ratio, 0)
+    # a quarter of the incomes carry cents (own stream: the other draws stay as they were)
+    cents = rng_for(seed, "centimes", month.isoformat())
+    revenu = revenu + np.where(cents.random(n) < 0.25, cents.integers(1, 100, size=n) / 100, 0.0)
     anru = (~inq) & (rng.random(n) < 0.03)
     day = rng.integers(1, days_in_month(month) + 1, size=n)
     d_attr = np.datetime64(month.isoformat(), "D") + (day - 1).astype("timedelta64[D]")
@@ -102,7 +113,7 @@ def attributions_month(
             "id_logement": pl.Series(_obj(np.where(has_log, id_log, None)), dtype=pl.String),
             "DEPCOM": pl.Series(_obj(r["code_commune"].to_numpy()[ri]), dtype=pl.String),
             "QPV": pl.Series(_obj(np.where(inq, qpv, None)), dtype=pl.String),
-            "revenu_annuel_euros": revenu.astype(np.int64),
+            "revenu_annuel_euros": revenu,
             "nb_personnes_14_ans_et_plus": adults.astype(np.int64),
             "nb_enfants_moins_14_ans": children.astype(np.int64),
             "menage_prioritaire": PRIORITE[rng.choice(3, size=n, p=[0.06, 0.22, 0.72])],
@@ -110,6 +121,21 @@ def attributions_month(
             "relogement_anru": np.where(anru, "oui", "non"),
         }
     ).sort("date_attribution", "DEPCOM", "num_unique_demande")
+
+
+def allocation_dialect(month: dt.date) -> w.Dialect:
+    """The SNE export, or its re-saved forms of February (Excel) and March (R)."""
+    return {2: w.SNE_EXCEL, 3: w.SNE_R}.get(month.month, w.SNE)
+
+
+def export_attributions(df: pl.DataFrame, dialect: w.Dialect) -> pl.DataFrame:
+    """The month's allocations as ``dialect``'s tool writes them."""
+    if dialect is w.SNE_EXCEL and df.height:  # labels of the SNE screens, kept by the spreadsheet
+        df = df.with_columns(
+            pl.col("menage_prioritaire").replace({"prioritaire": "Prioritaire", "non": "Non"}),
+            pl.col("relogement_anru").replace({"oui": "Oui", "non": "Non"}),
+        )
+    return w.spreadsheet_amounts(df, dialect, ["revenu_annuel_euros"])
 
 
 def write_allocations(
@@ -128,7 +154,8 @@ def write_allocations(
         df = attributions_month(seed, residences, month, pol, boost)
         years |= set(df["date_signature_bail"].drop_nulls().dt.year().unique().to_list())
         path = out / "allocations" / f"attributions_{month:%Y-%m}.csv"
-        rows += w.write_table(df, path, w.SNE)
+        dialect = allocation_dialect(month)
+        rows += w.write_table(export_attributions(df, dialect), path, dialect)
         w.set_mtime(path, delivery_time(next_month(month) - dt.timedelta(days=1), 10))
         files += 1
     return {"files": files, "rows": rows}, years

@@ -5,6 +5,11 @@ they are drawn month by month from residence-level rates, so the national scale 
 landlord-month file at a time with nothing else in memory than the landlord's residences.
 Warts (bad rows, a corrected re-delivery) are injected here, at a low and seeded rate, because
 the ingestion must prove it quarantines and replaces exactly these cases.
+
+Files are written the way the landlord's tool exports them (see writers.py): free-text comments
+carry separators, double quotes, typographic characters and, in a few rows, a line break
+(Alt+Enter in a spreadsheet, Enter in an information system's text box); information-system
+exports carry a time of day on their dates; French spreadsheets group the thousands of amounts.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import polars as pl
 
 from . import writers as w
 from .common import as_list as _obj
-from .common import days_in_month, delivery_time, next_month, rng_for
+from .common import days_in_month, delivery_time, key, next_month, rng_for
 from .landlords import Landlord, active_mask, dwellings, write_stock
-from .names import CATEGORIES, COMMENTS
+from .names import CATEGORIES, COMMENT_SECOND_LINES, COMMENTS
 
 LIEUX = np.array(["hall", "cage_escalier", "parking", "cave", "logement", "abords", "local_commun"])
 # yearly incidents per 1,000 dwellings outside QPV, and multipliers
@@ -226,6 +231,66 @@ def incidents_month(
     return df
 
 
+def _multiline_comment(
+    df: pl.DataFrame, rng: np.random.Generator, force: bool, p_file: float = 0.15
+) -> pl.DataFrame:
+    """Give one commented row of the file a second line (rare in real exports: a few files).
+
+    Never one of the last two rows (the first delivery of a corrected month may lack the last
+    one): a line break is inside a record, files still end with a plain one.
+    """
+    if not (force or rng.random() < p_file) or df.height < 4:
+        return df
+    commented = np.flatnonzero(df["commentaire"].is_not_null().to_numpy()[:-2])
+    if not commented.size:
+        return df
+    i = int(commented[int(rng.integers(commented.size))])
+    second = COMMENT_SECOND_LINES[int(rng.integers(len(COMMENT_SECOND_LINES)))]
+    return df.with_columns(
+        pl.when(pl.int_range(pl.len()) == i)
+        .then(pl.col("commentaire") + pl.lit("\n" + second))
+        .otherwise(pl.col("commentaire"))
+        .alias("commentaire")
+    )
+
+
+def with_times(df: pl.DataFrame, salt: int) -> pl.DataFrame:
+    """Reporting and closing dates as an information system exports them: with a time of day.
+
+    The time derives from the incident's number (the digits ending its id) and ``salt``, so the
+    same incident has the same time in a delivery and in its corrected re-delivery; vectorised.
+    A closure on the day of the report is later that day; the dates themselves are unchanged.
+    """
+    n = pl.col("id_incident").str.extract(r"(\d+)$").cast(pl.Int64).fill_null(0)
+    df = df.with_columns(((n * 2_654_435_761 + salt) % 4_294_967_296).alias("__h1"))
+    h1 = pl.col("__h1")
+    h2 = (h1 * 40_503 + 12_345) % 4_294_967_296
+    reported = 7 * 60 + h1 % (15 * 60)  # 07:00..21:59
+    same_day = pl.col("date_cloture") == pl.col("date_signalement")
+    closed = (
+        pl.when(same_day)
+        .then(reported + 1 + h2 % (23 * 60 + 59 - reported))
+        .otherwise(8 * 60 + h2 % (11 * 60))  # 08:00..18:59
+    )
+
+    def at(column: str, minutes: pl.Expr) -> pl.Expr:
+        offset = (minutes * 60_000).cast(pl.Duration("ms"))
+        return (pl.col(column).cast(pl.Datetime("ms")) + offset).alias(column)
+
+    return df.with_columns(at("date_signalement", reported), at("date_cloture", closed)).drop(
+        "__h1"
+    )
+
+
+def export_incidents(df: pl.DataFrame, dialect: w.Dialect, salt: int) -> pl.DataFrame:
+    """The month's incidents in the shape ``dialect``'s tool writes them."""
+    if df.height == 0:  # a month without incident: the header only (columns may be untyped)
+        return df
+    if dialect.timestamp_format:
+        df = with_times(df, salt)
+    return w.spreadsheet_amounts(df, dialect, ["cout_euros"])
+
+
 def _apply_warts(
     df: pl.DataFrame, kinds: list[str], month: dt.date, rng: np.random.Generator
 ) -> pl.DataFrame:
@@ -385,6 +450,8 @@ def write_landlord(
     counter = 0
     wart_rng = rng_for(seed, "warts", ll.code)
     d_inc = ll.dialects["incidents"]
+    salt = key(seed, "heures", ll.code)
+    text_rng = rng_for(seed, "commentaires", ll.code)
     cat_codes = _category_codes(ll)
     by_year = {y: ActiveResidences.of(res, y) for y in sorted({m.year for m in months})}
     for mi, month in enumerate(months):
@@ -392,6 +459,7 @@ def write_landlord(
             seed, ll, by_year[month.year], month, counter, months[-1], boost, cat_codes
         )
         counter += df.height
+        df = _multiline_comment(df, text_rng, force=not warts.random and mi == 0)
         kinds: list[str] = []
         if warts.random:
             for kind, p in (
@@ -414,12 +482,12 @@ def write_landlord(
         spoiled = _apply_warts(original, kinds, month, wart_rng)
         end = next_month(month) - dt.timedelta(days=1)
         path = out / "landlord" / f"{ll.code}_incidents_{month:%Y-%m}{d_inc.extension}"
-        rows += w.write_table(spoiled, path, d_inc)
+        rows += w.write_table(export_incidents(spoiled, d_inc, salt), path, d_inc)
         w.set_mtime(path, delivery_time(end, 5, ll.idx))
         files += 1
         if corrige:
             path = out / "landlord" / f"{ll.code}_incidents_{month:%Y-%m}_corrige{d_inc.extension}"
-            rows += w.write_table(df, path, d_inc)
+            rows += w.write_table(export_incidents(df, d_inc, salt), path, d_inc)
             w.set_mtime(path, delivery_time(end, 25, ll.idx))
             files += 1
     proc = procedures(seed, ll, res, months, max(1.0, boost / 4.0))

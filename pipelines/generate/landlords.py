@@ -178,7 +178,7 @@ def build_landlords(
     if scale.name == "tiny":
         dep = deps[0]
         add(f"HAB{dep}", "Habitat Azur Départemental", "oph", [dep], 1.0)
-        add("AZURLOG", "Azurlog Résidences", "esh", [dep], 1.0)
+        add("AZURLOG", 'SA d’HLM "Azurlog Résidences"', "esh", [dep], 1.0)
     else:
         n_target = scale.n_landlords
         for dep in deps:
@@ -227,6 +227,8 @@ def build_landlords(
             k = int(min(len(region_deps), rng.integers(1, 4)))
             dps = sorted({d0, *rng.choice(region_deps, size=k, replace=False).tolist()})
             code, nom = _esh_name(rng, used)
+            if nom.endswith(("Immobilière", "Foyer")):  # registered name in double quotes
+                nom = f'SA d’HLM "{nom}"'
             add(code, nom, "esh", dps, float(rng.lognormal(0.0, 0.7)))
 
     for ll in items:
@@ -283,7 +285,7 @@ def _assign_dialects(landlords: Landlords, sizes: list[int]) -> None:
     """Spread the export formats partners really use over the landlords."""
     items = landlords.items
     if len(items) == 2:  # tiny: one French-Excel CSV landlord, one BOM CSV + XLSX incidents
-        items[0].dialects = dict.fromkeys(KINDS, w.SEMICOLON_CP1252)
+        items[0].dialects = dict.fromkeys(KINDS, w.EXCEL_CP1252)
         items[1].dialects = {
             "patrimoine": w.COMMA_BOM,
             "incidents": w.XLSX,
@@ -291,7 +293,7 @@ def _assign_dialects(landlords: Landlords, sizes: list[int]) -> None:
         }
         return
     cycle = [
-        w.SEMICOLON_CP1252,
+        w.EXCEL_CP1252,
         w.COMMA_BOM,
         w.SEMICOLON_BOM_NA,
         w.COMMA_UTF8_NA_UPPER,
@@ -300,9 +302,10 @@ def _assign_dialects(landlords: Landlords, sizes: list[int]) -> None:
     for ll in items:
         ll.dialects = dict.fromkeys(KINDS, cycle[ll.idx % len(cycle)])
     # XLSX is written cell by cell (slow) and only some partners use it: a handful of small
-    # landlords export everything from a spreadsheet, a few others only their incidents.
+    # landlords export everything from a spreadsheet (an information system's XLSX export and
+    # a hand-kept workbook, at least one of each), a few others only their incidents.
     order = sorted(range(len(items)), key=lambda i: (sizes[i], i))
-    n_full = max(1, len(items) // 100)
+    n_full = max(2, len(items) // 100)
     n_inc = max(1, len(items) // 50)
     for j, i in enumerate(order[len(order) // 4 :][: n_full + n_inc]):
         if j < n_full:

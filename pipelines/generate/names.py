@@ -1,7 +1,9 @@
 """Invented names and labels (places, organisations, incident labels, free-text comments).
 
-Why: deliveries must look like the real ones (accented names so that the encoding matters,
-commas in free text so that quoting matters) without containing any real person's data.
+Why: deliveries must look like the real ones (accented names so that the encoding matters;
+separators, double quotes, typographic apostrophes and guillemets in free text and names so
+that quoting and Windows-1252 matter) without containing any real person's data. Every
+character used here exists in Windows-1252 (’ « » œ … ° –), as in real French exports.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ QPV_NAMES = [
     "La Source",
     "Les Amandiers",
     "Le Plan",
-    "La Castellane Nord",
+    "La Castellane, La Bricarde",
     "Les Aubépines",
     "Le Vallon Fleuri",
     "Les Cèdres",
@@ -128,18 +130,22 @@ def residence_names(rng: np.random.Generator, n: int) -> list[str]:
             name += f" {'ABC'[suffix[i]]}"
         elif suffix[i] == 3:
             name += " II"
+        elif suffix[i] == 4:  # building designation after a comma
+            name += f", bât. {'ABC'[c[i] % 3]}"
+        elif suffix[i] == 5 and prefix == "Résidence":  # name typed in double quotes
+            name = f'Résidence "{core}"'
         out.append(name)
     return out
 
 
-# The common nomenclature (contract section 4), defined once with the ingestion rules.
+# The common nomenclature (docs/deliveries.md, common incident nomenclature), defined once with the ingestion rules.
 CATEGORIES = list(NOMENCLATURE)
 
 # Landlord-side labels per common category (libelle_source of the mapping files).
 SOURCE_LABELS = {
     "degradation": [
         "Dégradation porte de hall",
-        "Tags / graffitis",
+        "Tags, graffitis ; inscriptions",
         "Vandalisme ascenseur",
         "Boîtes aux lettres fracturées",
         "Éclairage détérioré",
@@ -148,14 +154,14 @@ SOURCE_LABELS = {
     "occupation_hall": [
         "Occupation abusive de hall",
         "Regroupement cage d'escalier",
-        "Squat parties communes",
+        'Squat "parties communes"',
         "Occupation toiture / coursive",
     ],
     "trouble_voisinage": [
         "Nuisances sonores",
         "Conflit de voisinage",
         "Animaux dangereux",
-        "Troubles de jouissance",
+        "Troubles de jouissance ; nuisances répétées",
     ],
     "agression_personnel": [
         "Agression verbale gardien",
@@ -164,52 +170,63 @@ SOURCE_LABELS = {
     ],
     "trafic_stupefiants": ["Trafic constaté", "Guetteurs / point de deal", "Stockage produits"],
     "incendie": ["Feu de poubelle", "Incendie de véhicule", "Départ de feu parties communes"],
-    "depot_sauvage": ["Encombrants", "Dépôt d'ordures", "Jet de détritus par les fenêtres"],
-    "autre": ["Autre incivilité", "Rodéo motorisé", "Intrusion"],
+    "depot_sauvage": [
+        "Encombrants (meubles, électroménager…)",
+        "Dépôt d’ordures",
+        "Jet de détritus par les fenêtres",
+    ],
+    "autre": ["Autre incivilité", "Rodéo motorisé", "Intrusion / effraction d’un local"],
 }
 
 COMMENTS = {
     "degradation": [
         "Porte du hall forcée, serrure à changer",
-        "Tags bât. C, 3e étage",
-        "Ascenseur vandalisé",
-        "Vitre de la porte d'entrée cassée",
+        "Tags bât. C ; 3e étage, « nettoyage demandé »",
+        'Ascenseur vandalisé : "hors service" affiché',
+        "Vitre de la porte d’entrée cassée",
         "Boîtes aux lettres arrachées",
     ],
     "occupation_hall": [
         "Rassemblement dans le hall, gardien empêché d'entrer",
-        "Jeunes assis dans l'escalier",
-        "Hall occupé en soirée, bruit",
+        "Jeunes assis dans l’escalier",
+        "Hall occupé en soirée ; bruit, odeurs…",
         "Chaises et canapé installés dans le hall",
     ],
     "trouble_voisinage": [
-        "Musique forte après 23h",
+        'Musique forte après 23h ; voisin : "ça va durer"',
         "Conflit entre voisins du 2e",
         "Chien non tenu, plainte",
         "Bruits répétés, « fête » le week-end",
     ],
     "agression_personnel": [
         "Gardienne insultée lors de la sortie des bacs",
-        "Menaces envers l'agent d'entretien",
+        "Menaces envers l’agent d’entretien ; main courante déposée",
         "Chargé de secteur bousculé",
     ],
     "trafic_stupefiants": [
-        "Guetteurs à l'entrée, va-et-vient",
+        "Guetteurs à l’entrée ; va-et-vient « toute la nuit »",
         "Point de vente signalé par locataires",
         "Cache découverte dans la gaine technique",
     ],
     "incendie": [
         "Feu de poubelle local OM",
         "Véhicule incendié sur le parking",
-        "Départ de feu cave n°12",
+        "Départ de feu cave n°12 ; pompiers sur place",
     ],
     "depot_sauvage": [
         "Encombrants devant le local vélos",
         "Sacs d'ordures sur le palier",
-        "Matelas aux abords",
+        'Matelas aux abords, "encore"…',
     ],
-    "autre": ["Rodéo moto sur le parking", "Intrusion dans la chaufferie", "Divers, voir rapport"],
+    "autre": ["Rodéo moto sur le parking", "Intrusion dans la chaufferie", "Divers ; voir rapport"],
 }
+
+# Second lines of the few comments typed on two lines.
+COMMENT_SECOND_LINES = [
+    "Relance du gardien le lendemain – sans suite",
+    'Locataire : « c’est tous les soirs » ; voir "main courante"',
+    "Devis demandé ; intervention prévue lundi…",
+]
 
 # Fragments for invented organisation names.
 ESH_SYLLABLES_A = [

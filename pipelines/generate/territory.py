@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from pipelines.ingest.specs import NO_EPCI_CODE
 from pipelines.reference_data import load_communes
 
 from .common import NATIONAL_SOCIAL, Scale, rng_for
@@ -23,6 +24,13 @@ from .names import QPV_NAMES, residence_names
 
 MIN_RESIDENCE = 8
 MAX_RESIDENCE = 300
+
+# INSEE's EPCI composition file lists every commune of France (metropolitan and overseas
+# départements, not the overseas collectivities 975, 977, 978, 98x); the few communes outside
+# any EPCI (island communes: Île-de-Bréhat 22016, Île-de-Sein 29083, Ouessant 29155,
+# L'Île-d'Yeu 85113) carry the code NO_EPCI_CODE (`ZZZZZZZZZ`, defined with the ingestion
+# rules) and this label.
+NO_EPCI_LABEL = "Sans objet"
 
 
 @dataclass
@@ -50,6 +58,33 @@ def select_communes(scale: Scale) -> pl.DataFrame:
     elif scale.departements is not None:
         df = df.filter(pl.col("code_departement").is_in(list(scale.departements)))
     return df.sort("code_commune")
+
+
+def epci_composition(scale: Scale, communes: pl.DataFrame) -> pl.DataFrame:
+    """The INSEE EPCI composition file of the scale (``CODGEO;LIBGEO;EPCI;LIBEPCI;DEP;REG``).
+
+    The territory's communes (all in an EPCI), plus, where the scale covers them, the communes
+    outside any EPCI as INSEE writes them (``ZZZZZZZZZ`` / ``Sans objet``): the national scale
+    has the four island communes. DEP is 2 characters (``2A``/``2B`` in Corsica) or 3 overseas
+    (``971``).
+    """
+    dep = pl.col("code_departement")
+    in_insee_file = (dep.str.len_chars() == 2) | dep.is_in(["971", "972", "973", "974", "976"])
+    out = load_communes().filter((pl.col("code_epci") == "") & in_insee_file)
+    if scale.communes is not None:
+        out = out.filter(pl.col("code_commune").is_in(list(scale.communes)))
+    elif scale.departements is not None:
+        out = out.filter(pl.col("code_departement").is_in(list(scale.departements)))
+    both = pl.concat([communes.select(out.columns), out]).sort("code_commune")
+    no_epci = pl.col("code_epci") == ""
+    return both.select(
+        pl.col("code_commune").alias("CODGEO"),
+        pl.col("nom_commune").alias("LIBGEO"),
+        pl.when(no_epci).then(pl.lit(NO_EPCI_CODE)).otherwise(pl.col("code_epci")).alias("EPCI"),
+        pl.when(no_epci).then(pl.lit(NO_EPCI_LABEL)).otherwise(pl.col("nom_epci")).alias("LIBEPCI"),
+        pl.col("code_departement").alias("DEP"),
+        pl.col("code_region").alias("REG"),
+    )
 
 
 def _social_share(pop: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Keyed pseudonymisation of personal identifiers (contract section 2).
+"""Keyed pseudonymisation of personal identifiers (docs/deliveries.md).
 
 Tenants and applicants are identifiable people, so `id_locataire` and `num_unique_demande`
 are replaced at the door by HMAC-SHA256 under a secret key: the same person keeps the same

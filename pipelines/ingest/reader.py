@@ -5,12 +5,27 @@ Windows-1252, XLSX, gzip. Everything is read as text first (typing is the valida
 so that a bad value becomes a quarantined row instead of a failed file), with column names
 matched case-insensitively. A file that cannot be read at all raises `RejectedFile` with one
 reason a partner understands.
+
+Shapes real exports have, and what the reader does with them:
+- Quoted fields may hold the separator, doubled double quotes and line breaks (LF or CRLF:
+  Alt+Enter in a spreadsheet, Enter in an information system's comment box).
+- Line numbers (`__ligne`, the `ligne` of the quarantine) are the row numbers a spreadsheet
+  shows when it opens the file: the header is row 1, the first record row 2, and a record
+  with a line break inside a quoted field is one row (so from such a record on, a text
+  editor's line numbers are larger). XLSX: the sheet's row numbers, counted from the header
+  row (a sheet whose header is not on its first used row is not supported).
+- A row with nothing in it (a blank line, a row of separators only `;;;;` that Excel writes
+  below the data it once formatted, XLSX rows of spaces, a final blank line) is not data: it
+  is skipped at read, is not counted as read (rows read = loaded + quarantined stays true),
+  keeps its row number (the rows after it keep theirs) and the number skipped is recorded
+  with the dialect ("lignes vides ignorées").
+- CRLF or LF line ends, a final line end or none.
 """
 
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -32,13 +47,17 @@ class Dialect:
     bom: bool = False
     separator: str = ""
     compressed: bool = False
+    empty_rows: int = 0  # rows with nothing in them, skipped
 
     def describe(self) -> str:
         if self.format == "xlsx":
-            return "xlsx"
-        parts = ["csv", self.encoding + ("+BOM" if self.bom else ""), f"sep={self.separator}"]
-        if self.compressed:
-            parts.append("gzip")
+            parts = ["xlsx"]
+        else:
+            parts = ["csv", self.encoding + ("+BOM" if self.bom else ""), f"sep={self.separator}"]
+            if self.compressed:
+                parts.append("gzip")
+        if self.empty_rows:
+            parts.append(f"lignes vides ignorées={self.empty_rows}")
         return " ".join(parts)
 
 
@@ -131,7 +150,14 @@ def read_delivery(path: Path) -> RawFrame:
 
 def _read_xlsx(path: Path) -> RawFrame:
     try:
-        frame = pl.read_excel(path, sheet_id=1, infer_schema_length=0, raise_if_empty=False)
+        # Empty rows are kept here so that the rows after them keep the sheet's row numbers.
+        frame = pl.read_excel(
+            path,
+            sheet_id=1,
+            infer_schema_length=0,
+            raise_if_empty=False,
+            drop_empty_rows=False,
+        )
     except Exception as exc:  # fastexcel raises its own types for corrupt workbooks
         raise RejectedFile(f"classeur XLSX illisible: {str(exc).splitlines()[0]}") from exc
     frame = frame.with_columns(
@@ -151,8 +177,29 @@ def _finish(frame: pl.DataFrame, dialect: Dialect) -> RawFrame:
     if duplicated:
         raise RejectedFile(f"colonnes en double dans l'en-tête: {', '.join(duplicated)}")
     frame = frame.rename(dict(zip(frame.columns, header, strict=True)))
-    # Line 1 is the header; the first data row is line 2 in the partner's editor.
+    # Row 1 is the header; the first record is row 2 in the partner's spreadsheet.
     frame = frame.with_row_index(LINE_COLUMN, offset=2).with_columns(
         pl.col(LINE_COLUMN).cast(pl.Int64)
     )
+    frame, skipped = _drop_empty_rows(frame, header)
+    if skipped:
+        dialect = replace(dialect, empty_rows=skipped)
     return RawFrame(frame, dialect, header)
+
+
+def _blank(name: str) -> pl.Expr:
+    return pl.col(name).is_null() | pl.col(name).str.strip_chars().is_in(list(_MISSING))
+
+
+def _drop_empty_rows(frame: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, int]:
+    """Drop rows whose every cell is empty, blank or `NA`; return the frame and how many."""
+    if not columns or frame.height == 0:
+        return frame, 0
+    # Cheap pre-check on the first column: most files have no empty row at all.
+    if not frame.select(_blank(columns[0]).any()).item():
+        return frame, 0
+    empty = pl.all_horizontal(_blank(c) for c in columns)
+    skipped = int(frame.select(empty.sum()).item())
+    if not skipped:
+        return frame, 0
+    return frame.filter(~empty), skipped

@@ -1,4 +1,4 @@
-"""The delivery kinds of contract section 2, as data.
+"""The delivery kinds of docs/deliveries.md, as data.
 
 One `DeliveryKind` per file kind says how to recognise the file by its name, which columns
 it must carry, how each column is typed and checked, and which raw table receives it. The
@@ -50,6 +50,13 @@ CATEGORIES = (
 COMMUNE_PATTERN = r"^(?:\d{5}|2[AB]\d{3})$"
 QPV_PATTERN = r"^Q[NP][0-9A-Z]{6}$"
 SIREN_PATTERN = r"^\d{9}$"
+# INSEE's EPCI composition file gives the communes outside any EPCI (island communes such as
+# L'Île-d'Yeu 85113) this EPCI code, labelled "Sans objet": loaded as no EPCI (NULL).
+NO_EPCI_CODE = "ZZZZZZZZZ"
+# A commune code is always 5 characters. An all-digit code of 4 is one a spreadsheet turned
+# into a number (`06088` -> `6088`, départements 01 to 09): every commune-pattern column gets
+# its leading zero back (validate.py), and the delivery says how many (`Validated.notes`).
+COMMUNE_WIDTH = 5
 
 
 @dataclass(frozen=True)
@@ -71,10 +78,18 @@ class Column:
     pseudonymise: bool = False
     drop: bool = False
     target: str = ""
+    # Values that mean "none" for this column (text columns): loaded as NULL, not checked
+    # against the pattern, and not a missing required value (they are given on purpose).
+    none_values: tuple[str, ...] = ()
 
     @property
     def column(self) -> str:
         return self.target or self.name.lower()
+
+    @property
+    def zero_pad_width(self) -> int:
+        """Width to which an all-digit value one character short gets a leading zero (0: none)."""
+        return COMMUNE_WIDTH if self.pattern == COMMUNE_PATTERN else 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +150,12 @@ REFERENCE_KINDS: tuple[DeliveryKind, ...] = (
         columns=(
             _commune("CODGEO"),
             Column("LIBGEO"),
-            Column("EPCI", pattern=SIREN_PATTERN, pattern_label="SIREN d'EPCI (9 chiffres)"),
+            Column(
+                "EPCI",
+                pattern=SIREN_PATTERN,
+                pattern_label="SIREN d'EPCI (9 chiffres)",
+                none_values=(NO_EPCI_CODE,),
+            ),
             Column("LIBEPCI"),
             Column("DEP"),
             Column("REG"),
@@ -345,7 +365,7 @@ ALLOCATION_KINDS: tuple[DeliveryKind, ...] = (
     ),
 )
 
-# SSMSI files are recognised by their header, not their name (contract 2.3: any name).
+# SSMSI files are recognised by their header, not their name (any name: docs/deliveries.md, SSMSI).
 SSMSI_KIND = DeliveryKind(
     name="ssmsi",
     family="police",

@@ -4,13 +4,29 @@ Every rule produces, per row, a rule code and a message naming the column, the v
 what was expected, in words a partner's data manager understands. Rows breaking any rule
 go to quarantine with their line number; the rest are typed and returned for loading. Only
 a file that cannot be interpreted at all (missing columns) is rejected whole.
+
+Values are read the way partners' tools write them (docs/deliveries.md):
+- numbers: decimal comma or point; thousands grouped by a space, a no-break space (U+00A0,
+  French Excel) or a narrow no-break space (U+202F, French locale since Windows 10), or by
+  points when the decimal mark is a comma (`1.250,50`); an exponent (`1e-05`). Anything else
+  (`1,250.50`, `12,50 €`) is `type_invalide`, never guessed.
+- dates: `YYYY-MM-DD` or `DD/MM/YYYY`, optionally followed by a time of day as information
+  systems and XLSX date cells give it (`15/03/2025 14:32`, `2025-03-15T14:32:00`,
+  `2025-03-15 14:32:00.000`); the date is kept, the time dropped. A time zone is not accepted.
+- commune codes: an all-digit 4-character value in a commune-pattern column (see
+  `Column.zero_pad_width`) is a code that a spreadsheet turned into a number and that lost its
+  leading zero (`6088` for `06088`, départements 01 to 09): a commune code is always 5
+  characters, so it gets its zero back. This is done in one place (`_cleaned`) for every such
+  column, and never silently: `Validated.notes` says, per column, how many values were padded.
+- values meaning "none" for a column (`Column.none_values`, e.g. INSEE's EPCI `ZZZZZZZZZ` for
+  a commune outside any EPCI) are loaded as NULL.
 """
 
 from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -20,6 +36,15 @@ from pipelines.ingest.reader import LINE_COLUMN, RawFrame, RejectedFile
 from pipelines.ingest.specs import Column, DeliveryKind
 
 _DECIMAL_SPACES = "[\u00a0\u202f ]"
+# Plain or space-grouped digits with an optional decimal part and exponent; or point-grouped
+# digits with a decimal comma.
+_NUMBER_FORMS = (
+    r"^[+-]?(?:\d+|\d{1,3}(?:[\u00a0\u202f ]\d{3})+)(?:[.,]\d+)?(?:[eE][+-]?\d+)?$",
+    r"^[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?$",
+)
+_TIME_OF_DAY = r"(?:[T ](?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?)?"
+_ISO_DATE = rf"^(\d{{4}}-\d{{2}}-\d{{2}}){_TIME_OF_DAY}$"
+_FRENCH_DATE = rf"^(\d{{2}}/\d{{2}}/\d{{4}}){_TIME_OF_DAY}$"
 
 
 @dataclass
@@ -27,6 +52,8 @@ class Validated:
     loaded: pl.DataFrame  # typed contract columns (targets) + `ligne`
     quarantine: pl.DataFrame  # ligne, regle, motif, contenu
     ignored_columns: list[str]
+    # What was repaired rather than quarantined (padded commune codes), one sentence each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -55,9 +82,35 @@ def check_columns(raw: RawFrame, columns: Iterable[Column]) -> list[str]:
     return [h for h in raw.header if h not in expected]
 
 
-def _cleaned(name: str) -> pl.Expr:
-    text = pl.col(name).str.strip_chars()
-    return pl.when(text.is_in(["", "NA"])).then(None).otherwise(text)
+def _short_code(column: Column) -> str:
+    """Regex of an all-digit value one character short of the column's code width."""
+    return rf"^\d{{{column.zero_pad_width - 1}}}$"
+
+
+def _cleaned(column: Column) -> pl.Expr:
+    text = pl.col(column.name.lower()).str.strip_chars()
+    text = pl.when(text.is_in(["", "NA"])).then(None).otherwise(text)
+    if column.zero_pad_width:
+        text = (
+            pl.when(text.str.contains(_short_code(column))).then(pl.lit("0") + text).otherwise(text)
+        )
+    return text
+
+
+def _padding_notes(frame: pl.DataFrame, columns: list[Column]) -> list[str]:
+    padded = [c for c in columns if c.zero_pad_width]
+    if not padded or frame.height == 0:
+        return []
+    counts = frame.select(
+        pl.col(c.name.lower()).str.strip_chars().str.contains(_short_code(c)).sum().alias(c.name)
+        for c in padded
+    ).row(0, named=True)
+    return [
+        f"{c.name}: {counts[c.name]} code(s) à {c.zero_pad_width - 1} chiffres complété(s) "
+        f"d'un zéro initial (code commune saisi comme un nombre, ex. 6088 -> 06088)"
+        for c in padded
+        if counts[c.name]
+    ]
 
 
 # Each column's cleaned text, number and date are computed once into these helper columns:
@@ -76,9 +129,7 @@ def _day(name: str) -> pl.Expr:
 
 def _prepare(frame: pl.DataFrame, columns: Iterable[Column]) -> pl.DataFrame:
     columns = list(columns)
-    frame = frame.with_columns(
-        _cleaned(c.name.lower()).alias(f"__t_{c.name.lower()}") for c in columns
-    )
+    frame = frame.with_columns(_cleaned(c).alias(f"__t_{c.name.lower()}") for c in columns)
     derived = []
     for c in columns:
         name = c.name.lower()
@@ -90,7 +141,8 @@ def _prepare(frame: pl.DataFrame, columns: Iterable[Column]) -> pl.DataFrame:
 
 
 def _number(text: pl.Expr) -> pl.Expr:
-    """Decimal comma or point, spaces as thousands separators ('1 234,50')."""
+    """Decimal comma or point, spaces as thousands separators ('1 234,50'); NULL otherwise."""
+    valid = pl.any_horizontal(text.str.contains(form) for form in _NUMBER_FORMS)
     compact = text.str.replace_all(_DECIMAL_SPACES, "")
     with_comma = compact.str.contains(",", literal=True)
     normalised = (
@@ -98,15 +150,14 @@ def _number(text: pl.Expr) -> pl.Expr:
         .then(compact.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
         .otherwise(compact)
     )
-    return normalised.cast(pl.Float64, strict=False)
+    return pl.when(valid).then(normalised.cast(pl.Float64, strict=False))
 
 
 def _date(text: pl.Expr) -> pl.Expr:
-    """ISO or French day-first dates; XLSX cells may carry a midnight time part."""
-    day = text.str.slice(0, 10)
+    """ISO or French day-first dates, with or without a time of day (which is dropped)."""
     return pl.coalesce(
-        day.str.strptime(pl.Date, "%Y-%m-%d", strict=False),
-        day.str.strptime(pl.Date, "%d/%m/%Y", strict=False),
+        text.str.extract(_ISO_DATE, 1).str.strptime(pl.Date, "%Y-%m-%d", strict=False),
+        text.str.extract(_FRENCH_DATE, 1).str.strptime(pl.Date, "%d/%m/%Y", strict=False),
     )
 
 
@@ -132,12 +183,17 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
         )
     value: pl.Expr
     if column.type == "text":
+        given = text.is_not_null()
         value = text
+        if column.none_values:
+            none = text.is_in(list(column.none_values))
+            given = given & ~none
+            value = pl.when(none).then(None).otherwise(text)
         if column.pattern:
             rules.append(
                 Rule(
                     "format_invalide",
-                    text.is_not_null() & ~text.str.contains(column.pattern),
+                    given & ~text.str.contains(column.pattern),
                     shown(f"n'est pas un {column.pattern_label} valide"),
                 )
             )
@@ -169,7 +225,7 @@ def _typed(column: Column) -> tuple[pl.Expr, list[Rule]]:
             Rule(
                 "date_invalide",
                 text.is_not_null() & value.is_null(),
-                shown("n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA)"),
+                shown("n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA, heure facultative)"),
             )
         )
     elif column.type == "enum":
@@ -232,6 +288,7 @@ def validate(
             for c in pseudonymised
         )
     kept = [c for c in columns if not c.drop]
+    notes = _padding_notes(frame, kept)
     frame = _prepare(frame, kept)
     typed: list[pl.Expr] = []
     rules: list[Rule] = []
@@ -327,4 +384,4 @@ def validate(
         quarantine = pl.DataFrame(
             schema={"ligne": pl.Int64, "regle": pl.String, "motif": pl.String, "contenu": pl.String}
         )
-    return Validated(loaded, quarantine, ignored)
+    return Validated(loaded, quarantine, ignored, notes)
