@@ -1,4 +1,4 @@
-"""The `tranquillity` command (contract section 1).
+"""The `tranquillity` command (docs/command-line.md).
 
 Heavy imports (Dagster, the generator) happen inside the commands that need them, so that
 `tranquillity sql` answers an analyst in a fraction of a second.
@@ -22,8 +22,32 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BLOCKED = 3
 
-# Dagster's step-by-step DEBUG lines drown the summary; the UI keeps the full event log.
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# (file, rule) pairs of quarantined rows shown after a refresh; the rest is in raw.quarantaine.
+QUARANTINE_LINES = 20
+
+_ENVIRONMENT = {
+    "TRANQUILLITY_HOME": "home folder of all runtime data (default: ./warehouse in the repository)",
+    "TRANQUILLITY_PSEUDO_KEY": "pseudonymisation key (default: $TRANQUILLITY_HOME/secrets/"
+    "pseudonymisation.key, created on first use with mode 0600)",
+    "DAGSTER_HOME": "Dagster instance, run history (default: $TRANQUILLITY_HOME/dagster)",
+    "TRANQUILLITY_KEEP_PUBLICATIONS": "publications kept in published/ (default: 10)",
+    "TRANQUILLITY_DUCKDB_MEMORY": "DuckDB memory cap for ingestion and dbt (default: 8GB)",
+    "TRANQUILLITY_KEEP_DATA_DOCS": "runs whose Great Expectations Data Docs are kept (default: 20)",
+}
+_HOME_ONLY = ("TRANQUILLITY_HOME",)
+REFRESH_EXITS = (
+    "0 published (the new publication is current)",
+    "3 a blocking check failed: nothing published, the last publication stays current",
+    "1 any other failure (one line here, the stack trace in the log file)",
+)
+
+
+def _epilog(exits: tuple[str, ...], env: tuple[str, ...] = tuple(_ENVIRONMENT)) -> str:
+    """Exit codes and environment variables, as an epilog click prints verbatim."""
+    lines = ["\b", "Exit codes:", *(f"  {e}" for e in exits), "", "\b", "Environment:"]
+    lines += [f"  {name}: {_ENVIRONMENT[name]}" for name in env]
+    lines += ["", "Documentation: docs/ in the repository (docs/README.md)."]
+    return "\n".join(lines)
 
 
 def _home() -> Home:
@@ -48,23 +72,56 @@ def _parse_months(value: str | None) -> tuple[date, date] | None:
     return first, last
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tranquillity")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without install
+        return "unknown"
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+    epilog=_epilog(("0 success", "1 failure", "3 refresh: a gate blocked the publication")),
+)
+@click.version_option(_version(), "--version", "-V", prog_name="tranquillity")
 def main() -> None:
-    """Tranquillity and social-mix warehouse for French social housing."""
+    """Tranquillity and social-mix warehouse for French social housing.
+
+    Partners drop files in $TRANQUILLITY_HOME/inbox/; `refresh` loads them, builds the
+    indicators, checks them and publishes published/current.duckdb; `sql` queries it.
+    """
 
 
-@main.command()
-@click.option("--scale", type=click.Choice(["tiny", "small", "national"]), default="small")
-@click.option("--seed", type=int, default=42, show_default=True)
+@main.command(epilog=_epilog(("0 written", "2 bad option"), _HOME_ONLY))
+@click.option(
+    "--scale",
+    type=click.Choice(["tiny", "small", "national"]),
+    default="small",
+    help="tiny: 7 communes, 2 landlords, 3 months (tests); small: départements 06 and 13, "
+    "10 landlords, 24 months (demo); national: every commune, 500 landlords, 5 years.",
+)
+@click.option("--seed", type=int, default=42, help="Same seed, same bytes.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Target folder (default: the inbox of TRANQUILLITY_HOME).",
+    show_default="$TRANQUILLITY_HOME/inbox",
+    help="Target folder: receives reference/, landlord/, police/ and allocations/.",
 )
-@click.option("--months", default=None, help="YYYY-MM:YYYY-MM (default depends on the scale).")
+@click.option(
+    "--months",
+    default=None,
+    show_default="tiny 2025-01:2025-03, small 2024-01:2025-12, national 2021-01:2025-12",
+    help="YYYY-MM:YYYY-MM, the months delivered.",
+)
 def generate(scale: str, seed: int, out: Path | None, months: str | None) -> None:
-    """Write a complete, realistic, deterministic set of deliveries (all four families)."""
+    """Write a complete, realistic, deterministic set of deliveries (all four families).
+
+    Files are written as partners really send them (their dialects, encodings, decimal
+    commas, XLSX, SSMSI's published shape) with a few realistic faults to quarantine.
+    """
     from pipelines.generate import generate as run_generate
 
     target = out if out is not None else _home().inbox
@@ -76,36 +133,58 @@ def generate(scale: str, seed: int, out: Path | None, months: str | None) -> Non
         click.echo(f"  {name}: {value}")
 
 
-@main.command()
+@main.command(epilog=_epilog(REFRESH_EXITS))
 def refresh() -> None:
-    """Materialize everything from the inbox through Dagster; publish if every gate passes."""
+    """Load what is new in the inbox, rebuild and check everything, publish if every gate passes.
+
+    Runs the Dagster job `refresh` in this process (one DuckDB writer): ingestion with the
+    delivery quality gate, `dbt build`, the publication suites, then the atomic publication
+    and its open data. Prints a summary: deliveries per family, rejected and blocked files,
+    quarantined rows per file and rule with the first message, failed checks. Everything
+    Dagster and dbt print goes to a log file (path printed), never to the terminal.
+    """
+    from pipelines.refresh import run_refresh
+
     home = _home()
-    from pipelines.dbt_project import ensure_manifest
-
-    ensure_manifest()
-    from dagster import DagsterInstance
-
-    from pipelines.definitions import defs
-
-    started = datetime.now(UTC)
-    outcome: dict[str, Any] = {"started": started.isoformat(timespec="seconds")}
-    with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("refresh").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=_QUIET
+    run = run_refresh(
+        home, announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}")
+    )
+    real = [f for f in run.failures if not f.is_gate]
+    outcome: dict[str, Any] = {
+        "started": run.started.isoformat(timespec="seconds"),
+        "finished": (run.finished or run.started).isoformat(timespec="seconds"),
+        "run_id": run.run_id,
+        "log": str(run.log),
+    }
+    if real:
+        first = real[0]
+        outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE, "error": first.error}
+        _write_last_refresh(home, outcome)
+        others = f" (+{len(real) - 1} other failed steps)" if len(real) > 1 else ""
+        unchanged = (
+            f", {home.current_publication} is unchanged"
+            if home.current_publication.exists()
+            else ""
         )
-    outcome["run_id"] = result.run_id
-    outcome["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+        click.echo(
+            f"refresh FAILED at step {first.step}: {first.error}{others}; "
+            f"nothing was published{unchanged}",
+            err=True,
+        )
+        click.echo(f"full log (stack traces): {run.log}", err=True)
+        sys.exit(EXIT_FAILURE)
+
     import duckdb
 
     try:
         summary = _ledger(home) if home.warehouse_db.exists() else []
-        outcome["families"] = summary
         _print_ledger(summary)
-        _print_rejections(home, since=started)
-        checks = _checks_of_run(home, result.run_id)
+        _print_rejections(home, since=run.started)
+        checks = _checks_of_run(home, run.run_id)
     except duckdb.Error as exc:  # e.g. a dbt process still closing the file after a failure
         click.echo(f"warehouse unavailable for the summary: {str(exc).splitlines()[0]}", err=True)
         summary, checks = [], []
+    outcome["families"] = summary
     blocking = [c for c in checks if c.blocks]
     warnings = [c for c in checks if c.statut == "warn"]
     outcome["checks"] = {
@@ -113,38 +192,33 @@ def refresh() -> None:
         "blocking_failed": len(blocking),
         "warnings": len(warnings),
     }
-    docs = home.data_docs / result.run_id / "index.html"
+    docs = home.data_docs / run.run_id / "index.html"
     if docs.exists():
         outcome["data_docs"] = str(docs)
-    published = [
-        e
-        for e in result.all_events
-        if e.event_type_value == "ASSET_MATERIALIZATION"
-        and e.asset_key is not None
-        and e.asset_key.path == ["publication"]
-    ]
-    if published:
-        metadata = published[0].materialization.metadata
-        publication_id = metadata["publication_id"].value
-        outcome |= {"outcome": "published", "exit_code": EXIT_OK, "publication_id": publication_id}
+    if run.publication_id is not None:
+        outcome |= {
+            "outcome": "published",
+            "exit_code": EXIT_OK,
+            "publication_id": run.publication_id,
+        }
         _write_last_refresh(home, outcome)
         click.echo(f"checks: {len(checks)} run, 0 blocking failed, {len(warnings)} warnings")
         for check in warnings[:10]:
             click.echo(f"  warning: {check.describe()}")
         if docs.exists():
             click.echo(f"data docs (Great Expectations): {docs}")
-        click.echo(f"published {publication_id}: {home.current_publication}")
+        click.echo(f"published {run.publication_id}: {home.current_publication}")
+        click.echo(f"run {run.run_id}; log: {run.log}")
         return
     if blocking:
         outcome |= {"outcome": "blocked", "exit_code": EXIT_BLOCKED}
         _write_last_refresh(home, outcome)
+        failed = [c for c in blocking if c.statut != "skipped"]
         click.echo(
-            f"publication BLOCKED: {sum(c.statut != 'skipped' for c in blocking)} blocking checks "
-            f"failed (of {len(checks)} run); "
+            f"publication BLOCKED: {len(failed)} blocking checks failed (of {len(checks)} run); "
             f"the current publication is unchanged ({home.current_publication})",
             err=True,
         )
-        failed = [c for c in blocking if c.statut != "skipped"]
         for check in failed:
             click.echo(f"  - {check.describe()}", err=True)
         skipped = len(blocking) - len(failed)
@@ -154,22 +228,21 @@ def refresh() -> None:
             )
         click.echo(
             f'details: tranquillity sql --warehouse "SELECT * FROM audit.controles '
-            f"WHERE run_id = '{result.run_id}' AND statut <> 'pass'\"",
+            f"WHERE run_id = '{run.run_id}' AND statut <> 'pass'\"",
             err=True,
         )
         if docs.exists():
             click.echo(f"data docs (Great Expectations): {docs}", err=True)
+        click.echo(f"run {run.run_id}; log: {run.log}", err=True)
         sys.exit(EXIT_BLOCKED)
-    outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE}
+    # Neither published nor blocked, and no step failed: nothing explains it but the log.
+    outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE, "error": "nothing published"}
     _write_last_refresh(home, outcome)
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error if event.step_failure_data else None
-            while error is not None and error.cause is not None:
-                error = error.cause  # the user code's own exception, not Dagster's wrapper
-            message = error.message.strip() if error else ""
-            click.echo(f"step {event.step_key} failed: {message}", err=True)
-    click.echo("refresh failed: nothing was published", err=True)
+    click.echo(
+        "refresh FAILED: no step failed and no gate blocked, yet nothing was published",
+        err=True,
+    )
+    click.echo(f"full log: {run.log}", err=True)
     sys.exit(EXIT_FAILURE)
 
 
@@ -184,7 +257,9 @@ def _checks_of_run(home: Home, run_id: str) -> list[Any]:
         return outcomes_of_run(con, run_id)
 
 
-@main.command()
+@main.command(
+    epilog=_epilog(("0 recorded", "1 not a blocked delivery, or the warehouse is busy"), _HOME_ONLY)
+)
 @click.argument("fichier")
 @click.option("--motif", required=True, help="Why the delivery is right despite the suite.")
 def accept(fichier: str, motif: str) -> None:
@@ -213,9 +288,9 @@ def accept(fichier: str, motif: str) -> None:
     click.echo(f"accepted {found}: it will be loaded by the next `tranquillity refresh`")
 
 
-@main.command()
+@main.command(epilog=_epilog(("0 always",), _HOME_ONLY))
 def status() -> None:
-    """Current publication, last refresh outcome, and what the ledger holds."""
+    """Current publication, last refresh outcome (with its log), and what the ledger holds."""
     home = _home()
     click.echo(f"home: {home.root}")
     if home.current_publication.exists():
@@ -235,8 +310,12 @@ def status() -> None:
                 f"  checks: {checks.get('total')} run, {checks.get('blocking_failed')} blocking "
                 f"failed, {checks.get('warnings', 0)} warnings"
             )
+        if last.get("error"):
+            click.echo(f"  error: {last['error']}")
         if last.get("data_docs"):
             click.echo(f"  data docs: {last['data_docs']}")
+        if last.get("log"):
+            click.echo(f"  log: {last['log']}")
     else:
         click.echo("last refresh: never")
     if home.warehouse_db.exists():
@@ -248,7 +327,9 @@ def status() -> None:
             _print_ledger(summary)
 
 
-@main.command()
+@main.command(
+    epilog=_epilog(("0 success", "1 no database yet, or the database's error"), _HOME_ONLY)
+)
 @click.argument("query")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @click.option(
@@ -258,7 +339,10 @@ def status() -> None:
     help="Query the working warehouse (raw tables, ledger, quarantine) instead of the publication.",
 )
 def sql(query: str, as_csv: bool, on_warehouse: bool) -> None:
-    """Run a read-only query on published/current.duckdb and print the result."""
+    """Run a read-only QUERY on published/current.duckdb and print the result.
+
+    Example: tranquillity sql "SELECT * FROM indicateurs_mixite_epci_annee LIMIT 5"
+    """
     import duckdb
 
     home = Home.from_env()
@@ -364,22 +448,43 @@ def _print_rejections(home: Home, since: datetime) -> None:
             "SELECT fichier, motif FROM raw.livraisons "
             "WHERE statut = 'bloquee' AND remplacee_par IS NULL ORDER BY modifie_le, fichier"
         ).fetchall()
+        remarks = con.execute(
+            "SELECT fichier, remarques FROM raw.livraisons "
+            "WHERE remarques IS NOT NULL AND recue_le >= ? ORDER BY fichier",
+            [started_naive(since)],
+        ).fetchall()
         quarantined = con.execute(
             """
-            SELECT l.fichier, q.regle, count(*) AS n, min(q.ligne) AS premiere_ligne
+            SELECT l.fichier, q.regle, count(*) AS n, min(q.ligne) AS premiere_ligne,
+                   arg_min(q.motif, q.ligne) AS premier_motif,
+                   count(*) OVER () AS paires
             FROM raw.quarantaine q JOIN raw.livraisons l USING (livraison_id)
-            WHERE l.recue_le >= ? GROUP BY ALL ORDER BY n DESC, l.fichier LIMIT 10
+            WHERE l.recue_le >= ? GROUP BY ALL ORDER BY n DESC, l.fichier, q.regle
+            LIMIT ?
             """,
-            [started_naive(since)],
+            [started_naive(since), QUARANTINE_LINES],
         ).fetchall()
     for fichier, motif in rejected:
         click.echo(f"rejected: {fichier}: {motif}")
     for fichier, motif in blocked:
         click.echo(f"BLOCKED delivery (not loaded, blocks publication): {fichier}: {motif}")
+    for fichier, remark in remarks[:QUARANTINE_LINES]:
+        click.echo(f"note: {fichier}: {remark}")
+    if len(remarks) > QUARANTINE_LINES:
+        click.echo(
+            f"  ... and {len(remarks) - QUARANTINE_LINES} more notes: tranquillity sql "
+            '--warehouse "SELECT fichier, remarques FROM raw.livraisons WHERE remarques IS NOT NULL"'
+        )
     if quarantined:
-        click.echo("quarantined rows this refresh (top rules; see raw.quarantaine):")
-        for fichier, regle, n, first in quarantined:
-            click.echo(f"  {fichier}: {n} x {regle} (first at line {first})")
+        click.echo("quarantined rows this refresh (per file and rule, with the first message):")
+        for fichier, regle, n, first, message, _ in quarantined:
+            click.echo(f"  {fichier}: {n} x {regle} (first at line {first}: {message})")
+        more = quarantined[0][5] - len(quarantined)
+        if more > 0:
+            click.echo(
+                f"  ... and {more} more (file, rule) pairs: tranquillity sql --warehouse "
+                '"SELECT * FROM raw.quarantaine"'
+            )
 
 
 def started_naive(moment: datetime) -> datetime:

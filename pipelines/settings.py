@@ -1,7 +1,7 @@
 """Where runtime data lives.
 
 Everything the pipeline reads or writes at run time sits under one home folder
-(`TRANQUILLITY_HOME`, contract section 1) so that a test, a demo and a production
+(`TRANQUILLITY_HOME`, docs/operations.md) so that a test, a demo and a production
 deployment never share state by accident: point the variable elsewhere and you get a
 fresh, isolated warehouse, Dagster instance and key file.
 """
@@ -24,7 +24,7 @@ telemetry:
 
 @dataclass(frozen=True)
 class Home:
-    """The folder layout of contract section 1, plus the project's private paths."""
+    """The folder layout of docs/operations.md, plus the project's private paths."""
 
     root: Path
 
@@ -74,6 +74,11 @@ class Home:
     def data_docs(self) -> Path:
         """Great Expectations Data Docs, one folder per refresh run (`<run_id>/index.html`)."""
         return self.root / "data_docs"
+
+    @property
+    def logs(self) -> Path:
+        """One log file per refresh: everything Dagster and dbt printed, stack traces included."""
+        return self.root / "logs"
 
     @property
     def dagster_home(self) -> Path:

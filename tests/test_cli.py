@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
+import pytest
 from click.testing import CliRunner
 
 from pipelines.cli import format_table, main
@@ -36,7 +41,13 @@ def test_refresh_without_reference_is_blocked_and_publishes_nothing(home: Home) 
         *("5", "4", "1"),
     ]
     assert "rejected: landlord/HMP_procedures_2025-01.csv: colonnes manquantes" in result.output
-    assert "1 x hors_bornes (first at line 3)" in result.output
+    # Per file and rule, the first message names the column, the value and the rule.
+    assert (
+        "landlord/HMP_incidents_2025-01.csv: 1 x hors_bornes (first at line 3: "
+        "gravite: '9' est hors de l'intervalle 1..4)"
+    ) in result.output
+    assert "Traceback" not in result.output and "Stack Trace" not in result.output
+    assert f"log: {home.logs}/refresh-" in result.output
     assert "publication BLOCKED" in result.output
     assert "assert_communes_in_epci_file [dbt_test]" in result.output
     assert "13055" in result.output  # the example names the offending commune
@@ -101,3 +112,60 @@ def test_format_table_aligns_and_spells_null() -> None:
         "bbb  | NULL",
         "(2 rows)",
     ]
+
+
+def test_refresh_failure_is_one_line_and_a_log(home: Home) -> None:
+    """A non-data failure (the working database is not a DuckDB file) in a real process:
+    exit 1, one line naming the step and the error, the trace in a log under the home."""
+    _deliver(home)
+    home.warehouse_db.write_bytes(b"this is not a database" * 1000)
+    tranquillity = Path(sys.executable).with_name("tranquillity")
+    proc = subprocess.run(
+        [str(tranquillity), "refresh"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    # Only the announcement of the run on stdout, then exactly two lines on stderr.
+    (announced,) = proc.stdout.splitlines()
+    assert announced.startswith("refresh ") and " running; log: " in announced
+    first, second = proc.stderr.splitlines()
+    assert first.startswith("refresh FAILED at step raw_")
+    assert "not a valid DuckDB database file" in first and "nothing was published" in first
+    log = Path(second.removeprefix("full log (stack traces): "))
+    assert log.parent == home.logs and log.exists() and announced.endswith(str(log))
+    assert "Traceback" in log.read_text() or "Stack Trace" in log.read_text()
+    last = json.loads(home.last_refresh.read_text())
+    assert last["outcome"] == "failed" and last["exit_code"] == 1 and last["log"] == str(log)
+    status = CliRunner().invoke(main, ["status"])
+    assert f"log: {log}" in status.output and "not a valid DuckDB database file" in status.output
+
+
+@pytest.mark.parametrize("command", ["generate", "refresh", "accept", "status", "sql"])
+def test_help_states_defaults_exit_codes_and_environment(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Exit codes:" in result.output and "Environment:" in result.output
+    assert "TRANQUILLITY_HOME" in result.output
+    if command == "refresh":
+        for name in ("TRANQUILLITY_PSEUDO_KEY", "TRANQUILLITY_DUCKDB_MEMORY", "DAGSTER_HOME"):
+            assert name in result.output
+        assert "3 a blocking check failed" in result.output
+    if command == "generate":
+        from pipelines.generate.common import SCALES
+
+        flat = " ".join(result.output.split())
+        for name, scale in SCALES.items():
+            first, last = scale.default_months
+            assert f"{name} {first:%Y-%m}:{last:%Y-%m}" in flat
+        assert "[default: small]" in flat and "[default: 42]" in flat
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"tranquillity, version {version('tranquillity')}"

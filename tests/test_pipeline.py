@@ -39,7 +39,7 @@ CONTRACT_COLUMNS = {
         "nombre": "BIGINT",
         "taux_pour_mille": "DOUBLE",
         "population": "BIGINT",
-        "logements": "BIGINT",
+        "logements": "DOUBLE",
         "diffuse": "BOOLEAN",
     },
     "indicateurs_delinquance_epci_annee": {
@@ -48,7 +48,7 @@ CONTRACT_COLUMNS = {
         "indicateur": "VARCHAR",
         "nombre": "BIGINT",
         "population": "BIGINT",
-        "logements": "BIGINT",
+        "logements": "DOUBLE",
         "n_communes_non_diffusees": "BIGINT",
         "taux_pour_mille": "DOUBLE",
     },
@@ -203,6 +203,11 @@ def test_unmapped_code_blocks_then_mapping_publishes(tiny_home: Home) -> None:
     assert code == 3, output
     assert "assert_incident_codes_all_mapped" in output and "CODE-INCONNU" in output
     assert current.read_bytes() == before_bytes
+    # An expected outcome: a summary, no stack trace; Dagster's events went to the log.
+    assert "Traceback" not in output and "Stack Trace" not in output
+    assert "dagster - ERROR" not in output and "START sql" not in output
+    log = Path(output.rsplit("log: ", 1)[1].split()[0])
+    assert log.parent == tiny_home.logs and "Stack Trace" in log.read_text()
 
     # The landlord delivers an updated mapping: the next refresh publishes.
     text = mapping_file.read_bytes()
@@ -343,6 +348,15 @@ def test_open_data_is_confidential(tiny_home: Home) -> None:
 
     publication_id = _publication_id(tiny_home.current_publication)
     check_open_directory(tiny_home.published / "open" / publication_id)
+
+
+def test_docs_describe_the_publication(tiny_home: Home) -> None:
+    """docs/ names every published table and column of a real publication, and no other."""
+    from tests.test_docs import check_docs_match_publication, check_open_data_docs_match
+
+    check_docs_match_publication(tiny_home.current_publication)
+    publication_id = _publication_id(tiny_home.current_publication)
+    check_open_data_docs_match(tiny_home.published / "open" / publication_id)
 
 
 def test_no_clear_identifier_anywhere(tiny_home: Home) -> None:
