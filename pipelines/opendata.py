@@ -1,4 +1,4 @@
-"""Open-data tables with statistical confidentiality (contract section 5).
+"""Open-data tables with statistical confidentiality (docs/open-data.md).
 
 Counts between 1 and `seuil - 1` are masked (primary suppression); a rate, a shortfall or a
 compliance flag computed from a masked count is masked with it; and within each table, a

@@ -144,7 +144,7 @@ def write_publication(
         con.execute("DETACH pub")
     _fsync(partial)
     os.replace(partial, final)
-    # Open data (contract section 5) is complete before the publication becomes current.
+    # Open data (docs/open-data.md) is complete before the publication becomes current.
     open_root = published / "open"
     open_partial = open_root / f".{publication_id}.partial"
     write_open_data(final, open_partial)

@@ -17,7 +17,7 @@ from pipelines.settings import Home
 class WarehouseResource(dg.ConfigurableResource):
     """The single-writer DuckDB working database under the home folder.
 
-    `home` defaults to `TRANQUILLITY_HOME` (contract section 1), read when the run starts,
+    `home` defaults to `TRANQUILLITY_HOME` (docs/command-line.md), read when the run starts,
     so tests and deployments point the whole pipeline elsewhere with one variable.
     """
 

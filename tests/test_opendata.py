@@ -1,4 +1,4 @@
-"""Statistical confidentiality of the open-data tables (contract section 5)."""
+"""Statistical confidentiality of the open-data tables (docs/open-data.md)."""
 
 from __future__ import annotations
 

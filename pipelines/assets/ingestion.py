@@ -1,4 +1,4 @@
-"""Inbox -> raw: one asset per delivery family (contract section 2).
+"""Inbox -> raw: one asset per delivery family (docs/deliveries.md).
 
 Each asset loads every file of its inbox folder not yet in the delivery ledger. Rows are
 typed and validated *before* they are written (a blocking check after the write would be too

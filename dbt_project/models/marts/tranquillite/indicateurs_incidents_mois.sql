@@ -1,4 +1,4 @@
--- Incidents per 1,000 dwellings, per territory, month and category (contract section 3).
+-- Incidents per 1,000 dwellings, per territory, month and category (docs/published-tables.md).
 -- Denominator: dwellings of the covering landlords' stock of the month's year, in the territory.
 with couverture as (
     select code_bailleur, mois
