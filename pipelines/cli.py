@@ -24,6 +24,8 @@ EXIT_BLOCKED = 3
 
 # (file, rule) pairs of quarantined rows shown after a refresh; the rest is in raw.quarantaine.
 QUARANTINE_LINES = 20
+# Deliveries read with a remark (e.g. commune codes given back their leading zero) shown.
+NOTE_LINES = 5
 
 _ENVIRONMENT = {
     "TRANQUILLITY_HOME": "home folder of all runtime data (default: ./warehouse in the repository)",
@@ -468,11 +470,11 @@ def _print_rejections(home: Home, since: datetime) -> None:
         click.echo(f"rejected: {fichier}: {motif}")
     for fichier, motif in blocked:
         click.echo(f"BLOCKED delivery (not loaded, blocks publication): {fichier}: {motif}")
-    for fichier, remark in remarks[:QUARANTINE_LINES]:
+    for fichier, remark in remarks[:NOTE_LINES]:
         click.echo(f"note: {fichier}: {remark}")
-    if len(remarks) > QUARANTINE_LINES:
+    if len(remarks) > NOTE_LINES:
         click.echo(
-            f"  ... and {len(remarks) - QUARANTINE_LINES} more notes: tranquillity sql "
+            f"  ... and {len(remarks) - NOTE_LINES} more notes: tranquillity sql "
             '--warehouse "SELECT fichier, remarques FROM raw.livraisons WHERE remarques IS NOT NULL"'
         )
     if quarantined:

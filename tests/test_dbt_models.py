@@ -292,6 +292,18 @@ def test_epci_mixite_row_recomputed(con) -> None:
     assert n_rows == len(groups)
 
 
+def test_commune_burglary_rates_stand_on_decimal_dwellings(con) -> None:
+    """SSMSI divides burglaries by its decimal dwelling estimates: the published commune rate
+    and the published dwellings agree only if the decimals were kept, not rounded."""
+    found = con.execute(
+        "select nombre, taux_pour_mille, logements from marts.indicateurs_delinquance_commune_annee"
+        " where diffuse and indicateur = 'Cambriolages de logement' and logements > 0"
+    ).fetchall()
+    assert found and any(logements != int(logements) for *_, logements in found)
+    for nombre, taux, logements in found:
+        assert math.isclose(taux, 1000 * nombre / logements, rel_tol=1e-7, abs_tol=1e-6)
+
+
 def test_epci_delinquency_row_recomputed(con) -> None:
     lookup = epci_of(con)
     latest: dict[tuple[str, int, str], dict] = {}
