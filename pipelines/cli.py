@@ -468,6 +468,7 @@ def _print_rejections(home: Home, since: datetime) -> None:
         ).fetchall()
     for fichier, motif in rejected:
         click.echo(f"rejected: {fichier}: {motif}")
+    _print_ignored(home)
     for fichier, motif in blocked:
         click.echo(f"BLOCKED delivery (not loaded, blocks publication): {fichier}: {motif}")
     for fichier, remark in remarks[:NOTE_LINES]:
@@ -487,6 +488,21 @@ def _print_rejections(home: Home, since: datetime) -> None:
                 f"  ... and {more} more (file, rule) pairs: tranquillity sql --warehouse "
                 '"SELECT * FROM raw.quarantaine"'
             )
+
+
+def _print_ignored(home: Home) -> None:
+    """Files of the inbox that are not deliveries (subfolders, outside the family folders):
+    never loaded, said at every refresh so that a partner's misplaced file is noticed."""
+    from pipelines.ingest.loader import scan_inbox
+
+    ignored = scan_inbox(home).ignored
+    for fichier, why in ignored[:NOTE_LINES]:
+        click.echo(f"ignored (not a delivery): inbox/{fichier}: {why}")
+    if len(ignored) > NOTE_LINES:
+        click.echo(
+            f"  ... and {len(ignored) - NOTE_LINES} more files not read (subfolders or outside "
+            "the family folders; see docs/deliveries.md)"
+        )
 
 
 def started_naive(moment: datetime) -> datetime:

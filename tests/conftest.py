@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 import xlsxwriter
+from click.testing import CliRunner
 
+from pipelines.cli import main
 from pipelines.ingest.loader import FamilyReport, connect, ingest_family
 from pipelines.settings import Home
 
@@ -113,3 +116,30 @@ def stock(
         ],
         mtime=mtime,
     )
+
+
+def check_refresh_over(home: Home, files: list[Any]) -> None:
+    """Drop `files` in the home's inbox and refresh: exit 0 or 3, no trace, each file recorded
+    as a delivery (rows read = loaded + quarantined) or listed as not one."""
+    for file in files:
+        file.write(home.inbox)
+    result = CliRunner().invoke(main, ["refresh"])
+    code, output = result.exit_code, result.output
+    assert code in (0, 3), output
+    assert "Traceback" not in output and "Stack Trace" not in output
+    with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
+        ledger = {
+            f: (statut, motif, lues, chargees, quarantaine)
+            for f, statut, motif, lues, chargees, quarantaine in con.execute(
+                "SELECT fichier, statut, motif, lignes_lues, lignes_chargees, lignes_quarantaine "
+                "FROM raw.livraisons"
+            ).fetchall()
+        }
+    for file in files:
+        if file.where in ledger:
+            statut, motif, lues, chargees, quarantaine = ledger[file.where]
+            assert not (motif or "").startswith("erreur inattendue"), (file.where, motif)
+            if statut in ("chargee", "remplacee"):
+                assert lues == chargees + quarantaine, file.where
+        else:
+            assert f"inbox/{file.where}" in output or "more files not read" in output, file.where

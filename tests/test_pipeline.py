@@ -16,10 +16,14 @@ import duckdb
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from pipelines.cli import main
 from pipelines.publish import CONTRACT_TABLES
 from pipelines.settings import Home
+from tests.conftest import check_refresh_over
+from tests.strategies import InboxFile, inbox_files
 
 CONTRACT_COLUMNS = {
     "indicateurs_incidents_mois": {
@@ -327,11 +331,13 @@ def _col(frame: pl.DataFrame, name: str) -> str:
 
 def test_copy_of_inbox_is_all_duplicates(tiny_home: Home, tmp_path: Path) -> None:
     """Re-dropping the same bytes under other names loads nothing twice."""
-    copy = tiny_home.inbox_family("allocations") / "copie"
-    files = sorted(tiny_home.inbox_family("allocations").glob("*.csv"))
-    copy.mkdir()
+    folder = tiny_home.inbox_family("allocations")
+    files = sorted(folder.glob("*.csv"))
     for file in files:
-        shutil.copy2(file, copy / file.name)
+        shutil.copy2(file, folder / f"{file.stem}_copie{file.suffix}")
+        # A copy kept in a subfolder is not a delivery at all (docs/deliveries.md).
+        (folder / "copie").mkdir(exist_ok=True)
+        shutil.copy2(file, folder / "copie" / file.name)
     from pipelines.ingest.loader import connect as connect_warehouse
     from pipelines.ingest.loader import ingest_family
 
@@ -341,6 +347,7 @@ def test_copy_of_inbox_is_all_duplicates(tiny_home: Home, tmp_path: Path) -> Non
     finally:
         con.close()
     assert report.duplicates == len(files) and report.rows_loaded == 0
+    assert sorted(f for f, _ in report.ignored) == [f"allocations/copie/{f.name}" for f in files]
 
 
 def test_open_data_is_confidential(tiny_home: Home) -> None:
@@ -393,3 +400,47 @@ def test_no_clear_identifier_anywhere(tiny_home: Home) -> None:
                     f'ON position(secrets.s IN t."{column}") > 0'
                 ).fetchall()[0][0]
                 assert hits == 0, f"clear identifier in {database.name}:{schema}.{table}.{column}"
+
+
+def test_misnamed_and_misplaced_files_do_not_stop_the_publication(tiny_home: Home) -> None:
+    """An impossible period in a name used to crash the landlord step at every refresh."""
+    landlord_dir = tiny_home.inbox_family("landlord")
+    incidents = sorted(landlord_dir.glob("*_incidents_*.csv"))[0]
+    landlord = incidents.name.split("_incidents_")[0]
+    misnamed = landlord_dir / f"{landlord}_incidents_2025-13.csv"
+    shutil.copy2(incidents, misnamed)
+    (landlord_dir / "archives").mkdir()
+    shutil.copy2(incidents, landlord_dir / "archives" / incidents.name.replace("_20", "_19"))
+    (tiny_home.inbox / "a_ranger.csv").write_text("déposé au mauvais endroit\n")
+    before = _publication_id(tiny_home.current_publication)
+    code, output = _refresh()
+    assert code == 0, output
+    assert _publication_id(tiny_home.current_publication) != before
+    assert (
+        f"rejected: landlord/{misnamed.name}: mois impossible dans le nom du fichier: 2025-13"
+        in output
+    )
+    assert f"ignored (not a delivery): inbox/landlord/archives/{landlord}_incidents_19" in output
+    assert "ignored (not a delivery): inbox/a_ranger.csv: à la racine de inbox/" in output
+    assert "Traceback" not in output and "Stack Trace" not in output
+    with duckdb.connect(str(tiny_home.warehouse_db), read_only=True) as con:
+        files = {f for (f,) in con.execute("SELECT fichier FROM raw.livraisons").fetchall()}
+    assert f"landlord/{misnamed.name}" in files
+    assert not any("archives" in f or f == "a_ranger.csv" for f in files)
+
+
+@settings(
+    max_examples=1,
+    derandomize=True,
+    phases=[Phase.generate],
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(files=st.lists(inbox_files(), min_size=6, max_size=6, unique_by=lambda f: f.where.lower()))
+def test_any_inbox_files_end_in_a_publication_or_a_blocked_gate(
+    tiny_home: Home, files: list[InboxFile]
+) -> None:
+    """Files drawn from the delivery grammar with mutations (tests/strategies.py) dropped into
+    a published home: the refresh ends in 0 or 3, never 1, and says why for each file."""
+    check_refresh_over(tiny_home, files)

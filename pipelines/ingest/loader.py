@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,12 +41,14 @@ from pipelines.ingest.specs import (
     SSMSI_KIND,
     DeliveryKind,
     Recognised,
+    UnreadableName,
+    name_hint,
     recognise,
 )
 from pipelines.ingest.validate import Rule, Validated, validate
 from pipelines.quality.deliveries import DeliveryGate, Previous, profile
 from pipelines.quality.runner import QualityRun
-from pipelines.settings import Home
+from pipelines.settings import FAMILIES, Home
 
 SQL_TYPES = {
     "text": "VARCHAR",
@@ -188,6 +192,11 @@ class FamilyReport:
     # family still waiting for a replacement (this pass's included).
     blocked: list[tuple[str, str]] = field(default_factory=list)
     waiting: list[tuple[str, str]] = field(default_factory=list)
+    # Files of the family folder that are not deliveries (in a subfolder, unreadable to hash):
+    # not in the ledger, said in the refresh summary.
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    # Deliveries an unexpected error stopped (rejected, examined again at the next refresh).
+    errors: list[tuple[str, str]] = field(default_factory=list)
     outcomes: list[CheckOutcome] = field(default_factory=list)
 
     def as_metadata(self) -> dict[str, int | str]:
@@ -198,6 +207,8 @@ class FamilyReport:
             "rejected": len(self.rejected),
             "blocked": len(self.blocked),
             "blocked_waiting": len(self.waiting),
+            "ignored_files": len(self.ignored),
+            "unexpected_errors": len(self.errors),
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,
             "rows_quarantined": self.rows_quarantined,
@@ -220,6 +231,8 @@ class _Candidate:
     mtime: datetime
     size: int
     recognised: Recognised | None
+    # Why the name is not a delivery's (None: recognised, or no kind's name at all).
+    name_problem: str | None = None
 
     @property
     def order(self) -> tuple[int, datetime, str]:
@@ -256,11 +269,14 @@ class FamilyIngestion:
         self._residences: dict[tuple[str, str], frozenset[str]] = {}
         known = con.execute(
             "SELECT fichier, sha256, livraison_id, type_fichier, code_bailleur, periode, "
-            "statut = 'bloquee' AND remplacee_par IS NULL AS en_attente "
-            "FROM raw.livraisons"
+            "(statut = 'bloquee' AND remplacee_par IS NULL) "
+            "OR (statut = 'rejetee' AND starts_with(motif, ?)) AS en_attente "
+            "FROM raw.livraisons",
+            [UNEXPECTED],
         ).fetchall()
         # A blocked delivery still waiting is examined again (under its ledger id): what
         # blocked it may have been fixed since (its stock delivered, a tolerance revised).
+        # So is a delivery an unexpected error stopped: the error may be transient, or fixed.
         self._retry_ids = {(f, s): lid for f, s, lid, *_, waiting in known if waiting}
         self._retried: list[int] = []
         # Blocked deliveries an operator accepted (`tranquillity accept`): loaded despite
@@ -298,19 +314,30 @@ class FamilyIngestion:
 
     # -- discovery -----------------------------------------------------------------------
     def candidates(self) -> list[_Candidate]:
-        folder = self.home.inbox_family(self.family)
+        inbox = scan_inbox(self.home)
+        self.report.ignored.extend(
+            (f, why) for f, why in inbox.ignored if f.startswith(f"{self.family}/")
+        )
         found = []
-        for path in sorted(folder.rglob("*")) if folder.exists() else []:
-            if not path.is_file() or path.name.startswith((".", "~$")):
+        for path in inbox.deliveries[self.family]:
+            relative = path.relative_to(self.home.inbox).as_posix()
+            try:
+                stat = path.stat()
+            except OSError as exc:  # vanished or unreadable since the listing
+                self.report.ignored.append((relative, f"illisible: {exc.strerror}"))
                 continue
-            stat = path.stat()
+            try:
+                recognised, problem = recognise(self.family, path.name), None
+            except UnreadableName as exc:
+                recognised, problem = None, str(exc)
             found.append(
                 _Candidate(
                     path=path,
-                    relative=path.relative_to(self.home.inbox).as_posix(),
+                    relative=relative,
                     mtime=datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None),
                     size=stat.st_size,
-                    recognised=recognise(self.family, path.name),
+                    recognised=recognised,
+                    name_problem=problem,
                 )
             )
         return sorted(found, key=lambda c: c.order)
@@ -335,11 +362,16 @@ class FamilyIngestion:
         self.report.outcomes = [
             *self.gate.outcomes({lid for lid, _, _ in waiting}),
             _waiting_outcome(self.report),
+            _errors_outcome(self.report),
         ]
         return self.report
 
     def _ingest(self, candidate: _Candidate) -> None:
-        sha = sha256_of(candidate.path)
+        try:
+            sha = sha256_of(candidate.path)
+        except OSError as exc:  # vanished or unreadable since the listing: next refresh
+            self.report.ignored.append((candidate.relative, f"illisible: {exc.strerror}"))
+            return
         if (candidate.relative, sha) in self._seen_files:
             return  # already recorded by an earlier refresh: the inbox is never modified
         self._seen_files.add((candidate.relative, sha))
@@ -384,12 +416,23 @@ class FamilyIngestion:
         self._first_by_content[content_key] = int(row["livraison_id"])  # type: ignore[arg-type]
         try:
             if recognised is None:
-                raise RejectedFile(_unrecognised_name(self.family, candidate.path.name))
+                raise RejectedFile(
+                    candidate.name_problem or _unrecognised_name(self.family, candidate.path.name)
+                )
             validated, extra = self._validate(candidate, recognised)
             row["dialecte"] = extra.pop("__dialect")
         except RejectedFile as exc:
             row["motif"] = str(exc)
             self.report.rejected.append((candidate.relative, str(exc)))
+            self._ledger_rows.append(row)
+            return
+        except (Exception, pl.exceptions.PanicException) as exc:
+            # No single file may fail the step: an error nobody foresaw rejects this file
+            # (examined again at the next refresh), its trace goes to the log, the others go on.
+            _log.error("unexpected error on %s:\n%s", candidate.relative, traceback.format_exc())
+            row["motif"] = unexpected_reason(exc)
+            self.report.rejected.append((candidate.relative, row["motif"]))  # type: ignore[arg-type]
+            self.report.errors.append((candidate.relative, row["motif"]))  # type: ignore[arg-type]
             self._ledger_rows.append(row)
             return
         row.update(extra)
@@ -612,15 +655,73 @@ def _content_key(
 
 
 def _unrecognised_name(family: str, name: str) -> str:
-    examples = {
-        "reference": "epci_2025.csv, qpv_2024.csv, seuils_q1_2025.csv, objectifs_epci.csv, "
-        "bailleurs.csv, correspondance_categories_<code_bailleur>.csv, communes_2025.csv",
-        "landlord": "<code_bailleur>_patrimoine_<AAAA>.csv, <code_bailleur>_incidents_<AAAA-MM>.csv, "
-        "<code_bailleur>_procedures_<AAAA-MM>.csv (ou .xlsx)",
-        "police": "evenements_<AAAA-MM>.csv ou la base communale SSMSI (.csv, .csv.gz)",
-        "allocations": "attributions_<AAAA-MM>.csv",
-    }
-    return f"nom de fichier non reconnu dans {family}/: attendu {examples.get(family, '')}"
+    hints = [name_hint(k) for k in (*ALL_KINDS, SSMSI_KIND) if k.family == family]
+    return f"nom de fichier non reconnu dans {family}/: attendu {' ; '.join(hints)}"
+
+
+_log = logging.getLogger(__name__)
+
+# The reason of a delivery rejected by an error nobody foresaw starts with this: such a
+# delivery is examined again at every refresh (the error may be transient, or fixed since).
+UNEXPECTED = "erreur inattendue"
+
+
+def unexpected_reason(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0][:300] if lines else ""
+    return (
+        f"{UNEXPECTED} en lisant le fichier ({type(exc).__name__}: {first}) ; il sera relu au "
+        "prochain rafraîchissement, le détail est dans le journal du rafraîchissement"
+    )
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """What the inbox holds: deliveries per family, and files that are not deliveries."""
+
+    deliveries: dict[str, list[Path]]
+    ignored: list[tuple[str, str]]
+
+
+def scan_inbox(home: Home) -> Inbox:
+    """A delivery is a file placed directly in its family folder. Subfolders are not read
+    (operators keep archives there; a partner's dated subfolder must be emptied into the
+    family folder) and files outside the family folders belong to no family: both are
+    listed with the reason, never loaded silently. Hidden files and Office lock files
+    (`~$…`) are nobody's deliveries and are passed over in silence."""
+    deliveries: dict[str, list[Path]] = {family: [] for family in FAMILIES}
+    ignored: list[tuple[str, str]] = []
+    families = ", ".join(FAMILIES)
+    if not home.inbox.is_dir():
+        return Inbox(deliveries, ignored)
+    for path in sorted(home.inbox.rglob("*")):
+        relative = path.relative_to(home.inbox)
+        if any(part.startswith((".", "~$")) for part in relative.parts) or path.is_dir():
+            continue
+        parts = relative.parts
+        where = relative.as_posix()
+        if len(parts) == 1:
+            ignored.append(
+                (where, f"à la racine de inbox/: à déposer dans un dossier de famille ({families})")
+            )
+        elif parts[0] not in deliveries:
+            ignored.append(
+                (
+                    where,
+                    f"dossier {parts[0]}/ inconnu: à déposer dans un dossier de famille ({families})",
+                )
+            )
+        elif len(parts) > 2:
+            ignored.append(
+                (
+                    where,
+                    f"dans un sous-dossier de {parts[0]}/: seuls les fichiers posés directement "
+                    f"dans {parts[0]}/ sont des livraisons (les sous-dossiers servent d'archives)",
+                )
+            )
+        elif path.is_file():
+            deliveries[parts[0]].append(path)
+    return Inbox(deliveries, ignored)
 
 
 def update_statuses(con: duckdb.DuckDBPyConnection) -> None:
@@ -761,6 +862,23 @@ def _waiting_outcome(report: FamilyReport) -> CheckOutcome:
         nb_echecs=len(report.waiting),
         message="a blocked delivery blocks publication until a newer delivery for its key "
         "(same kind, landlord and period) is loaded",
+        exemples=json.dumps(examples, ensure_ascii=False) if examples else None,
+    )
+
+
+def _errors_outcome(report: FamilyReport) -> CheckOutcome:
+    """A file an unexpected error stopped does not block the others' publication, but the
+    operator must know: a warning with the files, until they read without error."""
+    examples = [{"fichier": f, "motif": m} for f, m in report.errors[:5]]
+    return CheckOutcome(
+        controle=f"livraisons_{report.family}.aucune_erreur_inattendue",
+        origine="ingestion",
+        cible=report.family,
+        bloquant=False,
+        statut="warn" if report.errors else "pass",
+        nb_echecs=len(report.errors),
+        message="a delivery an unexpected error stopped is rejected, examined again at the "
+        "next refresh; the trace is in the refresh log",
         exemples=json.dumps(examples, ensure_ascii=False) if examples else None,
     )
 

@@ -84,7 +84,13 @@ def _decode(data: bytes) -> tuple[str, str, bool]:
                 f"encodage illisible: marque BOM UTF-8 mais octet invalide à la position {exc.start}"
             ) from exc
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16", True
+        try:
+            return data.decode("utf-16"), "utf-16", True
+        except UnicodeDecodeError as exc:  # an odd number of bytes: a cut file
+            raise RejectedFile(
+                f"encodage illisible: marque BOM UTF-16 mais octets invalides à la position "
+                f"{exc.start} (fichier tronqué ?)"
+            ) from exc
     try:
         return data.decode("utf-8"), "utf-8", False
     except UnicodeDecodeError:

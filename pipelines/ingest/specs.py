@@ -384,6 +384,10 @@ ALL_KINDS: tuple[DeliveryKind, ...] = (
 KIND_ORDER = {kind.name: i for i, kind in enumerate((*ALL_KINDS, SSMSI_KIND))}
 
 
+# Years a file name (or an SSMSI edition) may carry: anything else is a typing error.
+YEARS = (1990, 2100)
+
+
 @dataclass(frozen=True)
 class Recognised:
     kind: DeliveryKind
@@ -391,15 +395,66 @@ class Recognised:
     period: str | None
 
 
+class UnreadableName(ValueError):
+    """The name has the form of a delivery kind, but one of its parts cannot be right (a
+    month 13, a period in the wrong form): the message says which, for the partner."""
+
+
+def name_hint(kind: DeliveryKind) -> str:
+    """The expected file name of a kind, as a partner reads it."""
+    if kind is SSMSI_KIND:
+        return "la base communale SSMSI telle que publiée (.csv, .csv.gz)"
+    if kind.name == "correspondance_categories":
+        return "correspondance_categories_<code_bailleur>.csv"
+    landlord = "<code_bailleur>_" if kind.landlord_in_name else ""
+    period = {"month": "_<AAAA-MM>", "year": "_<AAAA>", "none": ""}[kind.period]
+    return f"{landlord}{kind.name}{period}[_suffixe].csv (ou .csv.gz, .xlsx)"
+
+
+def check_year(year: int, where: str) -> None:
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise UnreadableName(
+            f"année impossible {where}: {year} (attendue entre {YEARS[0]} et {YEARS[1]})"
+        )
+
+
+def _check_period(kind: DeliveryKind, period: str | None) -> None:
+    if period is None:
+        return
+    check_year(int(period[:4]), "dans le nom du fichier")
+    if kind.period == "month" and not 1 <= int(period[5:7]) <= 12:
+        raise UnreadableName(
+            f"mois impossible dans le nom du fichier: {period} (mois de 01 à 12 ; attendu "
+            f"{name_hint(kind)})"
+        )
+
+
+def _looks_like(kind: DeliveryKind, filename: str) -> bool:
+    """The name starts like the kind's (landlord code, stem) but the rest is not its form."""
+    landlord = r"[A-Za-z0-9][A-Za-z0-9_-]*?_" if kind.landlord_in_name else ""
+    if kind.name == "correspondance_categories":
+        landlord = ""
+    return re.match(rf"^{landlord}{kind.name}(?:[_. -]|$)", filename, re.IGNORECASE) is not None
+
+
 def recognise(family: str, filename: str) -> Recognised | None:
-    """Which delivery kind a file is, from its family folder and its name."""
+    """Which delivery kind a file is, from its family folder and its name; every part of the
+    name is checked. None when the name is no kind's; `UnreadableName` when it is a kind's
+    but a part of it (the period) cannot be right."""
     for kind in ALL_KINDS:
         if kind.family != family:
             continue
         match = kind.filename.match(filename)
         if match:
             groups = match.groupdict()
+            _check_period(kind, groups.get("period"))
             return Recognised(kind, groups.get("landlord"), groups.get("period"))
+    for kind in ALL_KINDS:
+        if kind.family == family and kind.period != "none" and _looks_like(kind, filename):
+            raise UnreadableName(
+                f"nom de fichier {kind.name} illisible (période ou extension): attendu "
+                f"{name_hint(kind)}"
+            )
     if family == "police" and SSMSI_KIND.filename.match(filename):
         return Recognised(SSMSI_KIND, None, None)
     return None

@@ -27,7 +27,7 @@ import re
 import polars as pl
 
 from pipelines.ingest.reader import RawFrame, RejectedFile
-from pipelines.ingest.specs import COMMUNE_PATTERN, Column
+from pipelines.ingest.specs import COMMUNE_PATTERN, Column, UnreadableName, check_year
 
 CODGEO = re.compile(r"^codgeo_(\d{4})$")
 
@@ -112,6 +112,10 @@ def detect(raw: RawFrame) -> tuple[int, str, tuple[Column, ...]]:
             "(fichier de police qui n'est ni evenements_<AAAA-MM> ni la base communale SSMSI)"
         )
     edition = int(editions[0].group(1))
+    try:
+        check_year(edition, "dans la colonne CODGEO_<AAAA> (édition SSMSI)")
+    except UnreadableName as exc:
+        raise RejectedFile(str(exc)) from exc
     raw.frame = raw.frame.rename({editions[0].group(0): "codgeo"})
     raw.header = ["codgeo" if h == editions[0].group(0) else h for h in raw.header]
     if "indicateur" in raw.header:

@@ -17,5 +17,6 @@ select
     motif,
     colonnes_ignorees,
     remplacee_par,
-    doublon_de
+    doublon_de,
+    remarques
 from {{ source('raw', 'livraisons') }}
