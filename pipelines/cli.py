@@ -471,13 +471,11 @@ def _print_rejections(home: Home, since: datetime) -> None:
     _print_ignored(home)
     for fichier, motif in blocked:
         click.echo(f"BLOCKED delivery (not loaded, blocks publication): {fichier}: {motif}")
-    for fichier, remark in remarks[:NOTE_LINES]:
-        click.echo(f"note: {fichier}: {remark}")
-    if len(remarks) > NOTE_LINES:
-        click.echo(
-            f"  ... and {len(remarks) - NOTE_LINES} more notes: tranquillity sql "
-            '--warehouse "SELECT fichier, remarques FROM raw.livraisons WHERE remarques IS NOT NULL"'
-        )
+    _echo_some(
+        [f"note: {fichier}: {remark}" for fichier, remark in remarks],
+        "more notes: tranquillity sql --warehouse "
+        '"SELECT fichier, remarques FROM raw.livraisons WHERE remarques IS NOT NULL"',
+    )
     if quarantined:
         click.echo("quarantined rows this refresh (per file and rule, with the first message):")
         for fichier, regle, n, first, message, _ in quarantined:
@@ -495,14 +493,18 @@ def _print_ignored(home: Home) -> None:
     never loaded, said at every refresh so that a partner's misplaced file is noticed."""
     from pipelines.ingest.loader import scan_inbox
 
-    ignored = scan_inbox(home).ignored
-    for fichier, why in ignored[:NOTE_LINES]:
-        click.echo(f"ignored (not a delivery): inbox/{fichier}: {why}")
-    if len(ignored) > NOTE_LINES:
-        click.echo(
-            f"  ... and {len(ignored) - NOTE_LINES} more files not read (subfolders or outside "
-            "the family folders; see docs/deliveries.md)"
-        )
+    _echo_some(
+        [f"ignored (not a delivery): inbox/{f}: {why}" for f, why in scan_inbox(home).ignored],
+        "more files not read (subfolders or outside the family folders; see docs/deliveries.md)",
+    )
+
+
+def _echo_some(lines: list[str], more: str) -> None:
+    """The first NOTE_LINES lines, then how many more and where to see them."""
+    for line in lines[:NOTE_LINES]:
+        click.echo(line)
+    if len(lines) > NOTE_LINES:
+        click.echo(f"  ... and {len(lines) - NOTE_LINES} {more}")
 
 
 def started_naive(moment: datetime) -> datetime:

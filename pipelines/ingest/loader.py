@@ -851,35 +851,45 @@ def waiting_blocked(con: duckdb.DuckDBPyConnection, family: str) -> list[tuple[i
     ]
 
 
-def _waiting_outcome(report: FamilyReport) -> CheckOutcome:
-    examples = [{"fichier": f, "motif": m} for f, m in report.waiting[:5]]
+def _files_outcome(
+    report: FamilyReport, check: str, files: list[tuple[str, str]], blocking: bool, message: str
+) -> CheckOutcome:
+    """A family check whose failures are files, the first five with their reason."""
+    examples = [{"fichier": f, "motif": m} for f, m in files[:5]]
+    failed = "fail" if blocking else "warn"
     return CheckOutcome(
-        controle=f"livraisons_{report.family}.aucune_livraison_bloquee",
+        controle=f"livraisons_{report.family}.{check}",
         origine="ingestion",
         cible=report.family,
-        bloquant=True,
-        statut="fail" if report.waiting else "pass",
-        nb_echecs=len(report.waiting),
+        bloquant=blocking,
+        statut=failed if files else "pass",
+        nb_echecs=len(files),
+        message=message,
+        exemples=json.dumps(examples, ensure_ascii=False) if examples else None,
+    )
+
+
+def _waiting_outcome(report: FamilyReport) -> CheckOutcome:
+    return _files_outcome(
+        report,
+        "aucune_livraison_bloquee",
+        report.waiting,
+        blocking=True,
         message="a blocked delivery blocks publication until a newer delivery for its key "
         "(same kind, landlord and period) is loaded",
-        exemples=json.dumps(examples, ensure_ascii=False) if examples else None,
     )
 
 
 def _errors_outcome(report: FamilyReport) -> CheckOutcome:
     """A file an unexpected error stopped does not block the others' publication, but the
     operator must know: a warning with the files, until they read without error."""
-    examples = [{"fichier": f, "motif": m} for f, m in report.errors[:5]]
-    return CheckOutcome(
-        controle=f"livraisons_{report.family}.aucune_erreur_inattendue",
-        origine="ingestion",
-        cible=report.family,
-        bloquant=False,
-        statut="warn" if report.errors else "pass",
-        nb_echecs=len(report.errors),
+    return _files_outcome(
+        report,
+        "aucune_erreur_inattendue",
+        report.errors,
+        blocking=False,
         message="a delivery an unexpected error stopped is rejected, examined again at the "
         "next refresh; the trace is in the refresh log",
-        exemples=json.dumps(examples, ensure_ascii=False) if examples else None,
     )
 
 
