@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,23 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Home]:
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
     monkeypatch.setenv("DO_NOT_TRACK", "1")
     yield Home(root).ensure()
+
+
+@contextmanager
+def home_environment(root: Path, **extra: str) -> Iterator[None]:
+    """Point TRANQUILLITY_HOME (and DAGSTER_HOME) at `root` for a block, restoring the
+    environment after: for module-scoped or Hypothesis tests, where monkeypatch cannot go."""
+    values = {"TRANQUILLITY_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), **extra}
+    saved = {k: os.environ.get(k) for k in (*values, "DO_NOT_TRACK")}
+    os.environ.update(values, DO_NOT_TRACK="1")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def write_delimited(

@@ -15,7 +15,6 @@ freshly drawn. The refresh exit code (0 or 3) over such files is checked in test
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,7 +26,7 @@ from hypothesis import strategies as st
 from pipelines.ingest.loader import UNEXPECTED, connect, ingest_family, scan_inbox
 from pipelines.ingest.specs import ALL_KINDS, SSMSI_KIND
 from pipelines.settings import FAMILIES, Home
-from tests.conftest import TEST_KEY, check_refresh_over, stock
+from tests.conftest import TEST_KEY, check_refresh_over, home_environment, stock
 from tests.strategies import InboxFile, inbox_files
 
 TABLES = {k.name: k.table for k in (*ALL_KINDS, SSMSI_KIND)}
@@ -115,16 +114,8 @@ def _tiny_inbox() -> Path:
 @settings(max_examples=8, phases=[Phase.generate], **COMMON)
 @given(st.lists(inbox_files(), min_size=1, max_size=6, unique_by=lambda f: f.where.lower()))
 def test_any_inbox_refreshes_to_a_publication_or_a_blocked_gate(files: list[InboxFile]) -> None:
-    saved = {k: os.environ.get(k) for k in ("TRANQUILLITY_HOME", "DAGSTER_HOME")}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "home"
         shutil.copytree(_tiny_inbox(), root / "inbox")
-        os.environ.update(TRANQUILLITY_HOME=str(root), DAGSTER_HOME=str(root / "dagster"))
-        try:
+        with home_environment(root):
             check_refresh_over(Home(root).ensure(), files)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value

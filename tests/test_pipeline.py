@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from pipelines.cli import main
 from pipelines.publish import CONTRACT_TABLES
 from pipelines.settings import Home
-from tests.conftest import check_refresh_over
+from tests.conftest import check_refresh_over, home_environment
 from tests.strategies import InboxFile, inbox_files
 
 CONTRACT_COLUMNS = {
@@ -100,27 +100,11 @@ CONTRACT_COLUMNS = {
 @pytest.fixture(scope="module")
 def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     root = tmp_path_factory.mktemp("pipeline") / "home"
-    saved = {
-        k: os.environ.get(k)
-        for k in ("TRANQUILLITY_HOME", "TRANQUILLITY_PSEUDO_KEY", "DAGSTER_HOME")
-    }
-    os.environ.update(
-        TRANQUILLITY_HOME=str(root),
-        TRANQUILLITY_PSEUDO_KEY="pipeline-test",
-        DAGSTER_HOME=str(root / "dagster"),
-        DO_NOT_TRACK="1",
-    )
-    try:
+    with home_environment(root, TRANQUILLITY_PSEUDO_KEY="pipeline-test"):
         home = Home(root).ensure()
         result = CliRunner().invoke(main, ["generate", "--scale", "tiny", "--seed", "7"])
         assert result.exit_code == 0, result.output
         yield home
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _refresh() -> tuple[int, str]:

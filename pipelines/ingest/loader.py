@@ -314,10 +314,8 @@ class FamilyIngestion:
 
     # -- discovery -----------------------------------------------------------------------
     def candidates(self) -> list[_Candidate]:
-        inbox = scan_inbox(self.home)
-        self.report.ignored.extend(
-            (f, why) for f, why in inbox.ignored if f.startswith(f"{self.family}/")
-        )
+        inbox = scan_inbox(self.home, self.family)
+        self.report.ignored.extend(inbox.ignored)
         found = []
         for path in inbox.deliveries[self.family]:
             relative = path.relative_to(self.home.inbox).as_posix()
@@ -683,18 +681,22 @@ class Inbox:
     ignored: list[tuple[str, str]]
 
 
-def scan_inbox(home: Home) -> Inbox:
+def scan_inbox(home: Home, family: str | None = None) -> Inbox:
     """A delivery is a file placed directly in its family folder. Subfolders are not read
     (operators keep archives there; a partner's dated subfolder must be emptied into the
     family folder) and files outside the family folders belong to no family: both are
     listed with the reason, never loaded silently. Hidden files and Office lock files
-    (`~$…`) are nobody's deliveries and are passed over in silence."""
-    deliveries: dict[str, list[Path]] = {family: [] for family in FAMILIES}
+    (`~$…`) are nobody's deliveries and are passed over in silence.
+
+    With `family`, only that family's folder is walked (each ingestion step reads its own:
+    the national inbox holds 62,000 files)."""
+    deliveries: dict[str, list[Path]] = {f: [] for f in FAMILIES}
     ignored: list[tuple[str, str]] = []
     families = ", ".join(FAMILIES)
-    if not home.inbox.is_dir():
+    top = home.inbox_family(family) if family else home.inbox
+    if not top.is_dir():
         return Inbox(deliveries, ignored)
-    for path in sorted(home.inbox.rglob("*")):
+    for path in sorted(top.rglob("*")):
         relative = path.relative_to(home.inbox)
         if any(part.startswith((".", "~$")) for part in relative.parts) or path.is_dir():
             continue
