@@ -36,7 +36,7 @@ manifest: install  ## Parse the dbt project (dbt_project/target/manifest.json) i
 
 docs: manifest  ## dbt docs (offline) for the working warehouse -> dbt_project/target/index.html
 	@mkdir -p "$(TRANQUILLITY_HOME)/work"
-	TRANQUILLITY_WAREHOUSE_DB="$(TRANQUILLITY_HOME)/work/warehouse.duckdb" $(BIN)/dbt docs generate \
+	$(BIN)/dbt docs generate \
 		--project-dir dbt_project --profiles-dir dbt_project
 	@echo "docs: $(CURDIR)/dbt_project/target/index.html (serve: $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project)"
 
@@ -57,14 +57,15 @@ refresh: manifest  ## Refresh from the inbox as it is
 status: install  ## Current publication and last refresh
 	$(BIN)/tranquillity status
 
-test: manifest  ## Lint, then the test suite (fast tests; `make test PYTEST_ARGS="-m slow"` for slow ones)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint  ## Lint, then the test suite (fast tests; `make test PYTEST_ARGS="-m slow"` for slow ones)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-lint: install  ## ruff check and format check
+# sqlfluff's dbt templater compiles the project: it needs the home the profile renders.
+lint: manifest  ## ruff (Python), sqlfluff (dbt SQL, DuckDB dialect) and mypy (pipelines/), all clean
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project
+	$(BIN)/mypy
 
 format: install  ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

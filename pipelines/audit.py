@@ -12,21 +12,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-AUDIT_DDL = """
-CREATE SCHEMA IF NOT EXISTS audit;
-CREATE TABLE IF NOT EXISTS audit.controles (
-    run_id VARCHAR NOT NULL,
-    controle VARCHAR NOT NULL,
-    origine VARCHAR NOT NULL,
-    cible VARCHAR,
-    bloquant BOOLEAN NOT NULL,
-    statut VARCHAR NOT NULL,
-    nb_echecs BIGINT,
-    message VARCHAR,
-    exemples VARCHAR,
-    execute_le TIMESTAMP NOT NULL
-);
-"""
+from pipelines.warehouse import AUDIT_DDL
 
 
 @dataclass(frozen=True)

@@ -10,32 +10,24 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipelines.settings import FAMILIES, Home
+from pipelines.settings import DAGSTER_HOME, FAMILIES, HOME_SETTING, SETTINGS, Home
 
-EXIT_OK = 0
+if TYPE_CHECKING:
+    from pipelines.refresh import DeliveryNews
+
 EXIT_FAILURE = 1
-EXIT_BLOCKED = 3
 
-# (file, rule) pairs of quarantined rows shown after a refresh; the rest is in raw.quarantaine.
-QUARANTINE_LINES = 20
 # Deliveries read with a remark (e.g. commune codes given back their leading zero) shown.
 NOTE_LINES = 5
 
-_ENVIRONMENT = {
-    "TRANQUILLITY_HOME": "home folder of all runtime data (default: ./warehouse in the repository)",
-    "TRANQUILLITY_PSEUDO_KEY": "pseudonymisation key (default: $TRANQUILLITY_HOME/secrets/"
-    "pseudonymisation.key, created on first use with mode 0600)",
-    "DAGSTER_HOME": "Dagster instance, run history (default: $TRANQUILLITY_HOME/dagster)",
-    "TRANQUILLITY_KEEP_PUBLICATIONS": "publications kept in published/ (default: 10)",
-    "TRANQUILLITY_DUCKDB_MEMORY": "DuckDB memory cap for ingestion and dbt (default: 8GB)",
-    "TRANQUILLITY_KEEP_DATA_DOCS": "runs whose Great Expectations Data Docs are kept (default: 20)",
-}
+# The settings of pipelines/settings.py, for the help of every command.
+_ENVIRONMENT = {setting.variable: setting.describe() for setting in SETTINGS}
 _HOME_ONLY = ("TRANQUILLITY_HOME",)
 REFRESH_EXITS = (
     "0 published (the new publication is current)",
@@ -53,9 +45,15 @@ def _epilog(exits: tuple[str, ...], env: tuple[str, ...] = tuple(_ENVIRONMENT)) 
 
 
 def _home() -> Home:
+    """The home of this command, made the environment of what it starts.
+
+    The command is the process's entry point: Dagster (its instance, the resources' EnvVar
+    fields) and dbt's process (profiles.yml) read the home from the environment, so it is
+    set here once, absolute (dbt runs in another folder)."""
     home = Home.from_env().ensure()
+    os.environ[HOME_SETTING.variable] = str(home.root)
     # Project-local Dagster instance, never the user's ~/.dagster; no telemetry.
-    os.environ.setdefault("DAGSTER_HOME", str(home.dagster_home))
+    os.environ.setdefault(DAGSTER_HOME.variable, str(home.dagster_home))
     os.environ.setdefault("DO_NOT_TRACK", "1")
     return home
 
@@ -145,77 +143,46 @@ def refresh() -> None:
     quarantined rows per file and rule with the first message, failed checks. Everything
     Dagster and dbt print goes to a log file (path printed), never to the terminal.
     """
-    from pipelines.refresh import run_refresh
+    from pipelines.refresh import Verdict
+    from pipelines.refresh import refresh as run
 
     home = _home()
-    run = run_refresh(
-        home, announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}")
-    )
-    real = [f for f in run.failures if not f.is_gate]
-    outcome: dict[str, Any] = {
-        "started": run.started.isoformat(timespec="seconds"),
-        "finished": (run.finished or run.started).isoformat(timespec="seconds"),
-        "run_id": run.run_id,
-        "log": str(run.log),
-    }
-    if real:
-        first = real[0]
-        outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE, "error": first.error}
-        _write_last_refresh(home, outcome)
-        others = f" (+{len(real) - 1} other failed steps)" if len(real) > 1 else ""
+    outcome = run(home, announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}"))
+    log = outcome.run.log
+    if outcome.failed_step is not None:
+        others = (
+            f" (+{outcome.other_failures} other failed steps)" if outcome.other_failures else ""
+        )
         unchanged = (
             f", {home.current_publication} is unchanged"
             if home.current_publication.exists()
             else ""
         )
         click.echo(
-            f"refresh FAILED at step {first.step}: {first.error}{others}; "
+            f"refresh FAILED at step {outcome.failed_step}: {outcome.error}{others}; "
             f"nothing was published{unchanged}",
             err=True,
         )
-        click.echo(f"full log (stack traces): {run.log}", err=True)
-        sys.exit(EXIT_FAILURE)
-
-    import duckdb
-
-    try:
-        summary = _ledger(home) if home.warehouse_db.exists() else []
-        _print_ledger(summary)
-        _print_rejections(home, since=run.started)
-        checks = _checks_of_run(home, run.run_id)
-    except duckdb.Error as exc:  # e.g. a dbt process still closing the file after a failure
-        click.echo(f"warehouse unavailable for the summary: {str(exc).splitlines()[0]}", err=True)
-        summary, checks = [], []
-    outcome["families"] = summary
-    blocking = [c for c in checks if c.blocks]
-    warnings = [c for c in checks if c.statut == "warn"]
-    outcome["checks"] = {
-        "total": len(checks),
-        "blocking_failed": len(blocking),
-        "warnings": len(warnings),
-    }
-    docs = home.data_docs / run.run_id / "index.html"
-    if docs.exists():
-        outcome["data_docs"] = str(docs)
-    if run.publication_id is not None:
-        outcome |= {
-            "outcome": "published",
-            "exit_code": EXIT_OK,
-            "publication_id": run.publication_id,
-        }
-        _write_last_refresh(home, outcome)
+        click.echo(f"full log (stack traces): {log}", err=True)
+        sys.exit(outcome.verdict.exit_code)
+    if outcome.summary_error:
+        click.echo(f"warehouse unavailable for the summary: {outcome.summary_error}", err=True)
+    else:
+        _print_ledger(outcome.families)
+    if outcome.news is not None:
+        _print_news(outcome.news)
+    checks, warnings, docs = outcome.checks, outcome.warnings, outcome.data_docs
+    if outcome.verdict is Verdict.PUBLISHED:
         click.echo(f"checks: {len(checks)} run, 0 blocking failed, {len(warnings)} warnings")
         for check in warnings[:10]:
             click.echo(f"  warning: {check.describe()}")
-        if docs.exists():
+        if docs is not None:
             click.echo(f"data docs (Great Expectations): {docs}")
-        click.echo(f"published {run.publication_id}: {home.current_publication}")
-        click.echo(f"run {run.run_id}; log: {run.log}")
+        click.echo(f"published {outcome.run.publication_id}: {home.current_publication}")
+        click.echo(f"run {outcome.run.run_id}; log: {log}")
         return
-    if blocking:
-        outcome |= {"outcome": "blocked", "exit_code": EXIT_BLOCKED}
-        _write_last_refresh(home, outcome)
-        failed = [c for c in blocking if c.statut != "skipped"]
+    if outcome.verdict is Verdict.BLOCKED:
+        failed = [c for c in outcome.blocking if c.statut != "skipped"]
         click.echo(
             f"publication BLOCKED: {len(failed)} blocking checks failed (of {len(checks)} run); "
             f"the current publication is unchanged ({home.current_publication})",
@@ -223,40 +190,27 @@ def refresh() -> None:
         )
         for check in failed:
             click.echo(f"  - {check.describe()}", err=True)
-        skipped = len(blocking) - len(failed)
+        skipped = len(outcome.blocking) - len(failed)
         if skipped:
             click.echo(
                 f"  ({skipped} downstream models and tests skipped because of them)", err=True
             )
         click.echo(
             f'details: tranquillity sql --warehouse "SELECT * FROM audit.controles '
-            f"WHERE run_id = '{run.run_id}' AND statut <> 'pass'\"",
+            f"WHERE run_id = '{outcome.run.run_id}' AND statut <> 'pass'\"",
             err=True,
         )
-        if docs.exists():
+        if docs is not None:
             click.echo(f"data docs (Great Expectations): {docs}", err=True)
-        click.echo(f"run {run.run_id}; log: {run.log}", err=True)
-        sys.exit(EXIT_BLOCKED)
+        click.echo(f"run {outcome.run.run_id}; log: {log}", err=True)
+        sys.exit(outcome.verdict.exit_code)
     # Neither published nor blocked, and no step failed: nothing explains it but the log.
-    outcome |= {"outcome": "failed", "exit_code": EXIT_FAILURE, "error": "nothing published"}
-    _write_last_refresh(home, outcome)
     click.echo(
         "refresh FAILED: no step failed and no gate blocked, yet nothing was published",
         err=True,
     )
-    click.echo(f"full log: {run.log}", err=True)
-    sys.exit(EXIT_FAILURE)
-
-
-def _checks_of_run(home: Home, run_id: str) -> list[Any]:
-    if not home.warehouse_db.exists():
-        return []
-    import duckdb
-
-    from pipelines.audit import outcomes_of_run
-
-    with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
-        return outcomes_of_run(con, run_id)
+    click.echo(f"full log: {log}", err=True)
+    sys.exit(outcome.verdict.exit_code)
 
 
 @main.command(
@@ -272,7 +226,8 @@ def accept(fichier: str, motif: str) -> None:
     """
     import getpass
 
-    from pipelines.ingest.loader import NotBlocked, accept_blocked, connect
+    from pipelines.ingest.ledger import NotBlocked, accept_blocked
+    from pipelines.warehouse import connect
 
     home = _home()
     try:
@@ -397,7 +352,7 @@ def format_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
 def _ledger(home: Home) -> list[dict[str, Any]]:
     import duckdb
 
-    from pipelines.ingest.loader import ledger_summary
+    from pipelines.ingest.ledger import ledger_summary
 
     with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
         return ledger_summary(con)
@@ -437,50 +392,27 @@ def _print_ledger(summary: list[dict[str, Any]]) -> None:
     click.echo(format_table(names, rows))
 
 
-def _print_rejections(home: Home, since: datetime) -> None:
-    import duckdb
-
-    with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
-        rejected = con.execute(
-            "SELECT fichier, motif FROM raw.livraisons WHERE statut = 'rejetee' AND recue_le >= ? "
-            "ORDER BY fichier",
-            [started_naive(since)],
-        ).fetchall()
-        blocked = con.execute(
-            "SELECT fichier, motif FROM raw.livraisons "
-            "WHERE statut = 'bloquee' AND remplacee_par IS NULL ORDER BY modifie_le, fichier"
-        ).fetchall()
-        remarks = con.execute(
-            "SELECT fichier, remarques FROM raw.livraisons "
-            "WHERE remarques IS NOT NULL AND recue_le >= ? ORDER BY fichier",
-            [started_naive(since)],
-        ).fetchall()
-        quarantined = con.execute(
-            """
-            SELECT l.fichier, q.regle, count(*) AS n, min(q.ligne) AS premiere_ligne,
-                   arg_min(q.motif, q.ligne) AS premier_motif,
-                   count(*) OVER () AS paires
-            FROM raw.quarantaine q JOIN raw.livraisons l USING (livraison_id)
-            WHERE l.recue_le >= ? GROUP BY ALL ORDER BY n DESC, l.fichier, q.regle
-            LIMIT ?
-            """,
-            [started_naive(since), QUARANTINE_LINES],
-        ).fetchall()
-    for fichier, motif in rejected:
+def _print_news(news: DeliveryNews) -> None:
+    """What this refresh's deliveries came to: rejected, not deliveries, blocked, read with a
+    remark, quarantined rows per file and rule."""
+    for fichier, motif in news.rejected:
         click.echo(f"rejected: {fichier}: {motif}")
-    _print_ignored(home)
-    for fichier, motif in blocked:
+    _print_ignored(news.ignored)
+    for fichier, motif in news.blocked:
         click.echo(f"BLOCKED delivery (not loaded, blocks publication): {fichier}: {motif}")
     _echo_some(
-        [f"note: {fichier}: {remark}" for fichier, remark in remarks],
+        [f"note: {fichier}: {remark}" for fichier, remark in news.remarks],
         "more notes: tranquillity sql --warehouse "
         '"SELECT fichier, remarques FROM raw.livraisons WHERE remarques IS NOT NULL"',
     )
-    if quarantined:
+    if news.quarantined:
         click.echo("quarantined rows this refresh (per file and rule, with the first message):")
-        for fichier, regle, n, first, message, _ in quarantined:
-            click.echo(f"  {fichier}: {n} x {regle} (first at line {first}: {message})")
-        more = quarantined[0][5] - len(quarantined)
+        for q in news.quarantined:
+            click.echo(
+                f"  {q.fichier}: {q.rows} x {q.regle} (first at line {q.first_line}: "
+                f"{q.first_message})"
+            )
+        more = news.quarantined_pairs - len(news.quarantined)
         if more > 0:
             click.echo(
                 f"  ... and {more} more (file, rule) pairs: tranquillity sql --warehouse "
@@ -488,13 +420,11 @@ def _print_rejections(home: Home, since: datetime) -> None:
             )
 
 
-def _print_ignored(home: Home) -> None:
+def _print_ignored(ignored: list[tuple[str, str]]) -> None:
     """Files of the inbox that are not deliveries (subfolders, outside the family folders):
     never loaded, said at every refresh so that a partner's misplaced file is noticed."""
-    from pipelines.ingest.loader import scan_inbox
-
     _echo_some(
-        [f"ignored (not a delivery): inbox/{f}: {why}" for f, why in scan_inbox(home).ignored],
+        [f"ignored (not a delivery): inbox/{f}: {why}" for f, why in ignored],
         "more files not read (subfolders or outside the family folders; see docs/deliveries.md)",
     )
 
@@ -505,10 +435,6 @@ def _echo_some(lines: list[str], more: str) -> None:
         click.echo(line)
     if len(lines) > NOTE_LINES:
         click.echo(f"  ... and {len(lines) - NOTE_LINES} {more}")
-
-
-def started_naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _print_publication(path: Path) -> None:
@@ -523,12 +449,6 @@ def _print_publication(path: Path) -> None:
                     click.echo(f"  {name}: {value}")
     except duckdb.Error as exc:
         click.echo(f"  (unreadable: {str(exc).splitlines()[0]})")
-
-
-def _write_last_refresh(home: Home, outcome: dict[str, Any]) -> None:
-    tmp = home.last_refresh.with_suffix(".tmp")
-    tmp.write_text(json.dumps(outcome, indent=2, default=str))
-    tmp.replace(home.last_refresh)
 
 
 if __name__ == "__main__":  # pragma: no cover

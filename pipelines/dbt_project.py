@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from pipelines.settings import REPO_ROOT
+from pipelines.settings import HOME_SETTING, REPO_ROOT, Home
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 _SOURCES = ("models", "macros", "tests", "seeds", "dbt_project.yml", "profiles.yml")
@@ -41,8 +41,8 @@ def ensure_manifest() -> Path:
     if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime():
         return manifest
     env = dict(os.environ, DO_NOT_TRACK="1")
-    # Parsing never opens the database, but the profile needs a path to render.
-    env.setdefault("TRANQUILLITY_WAREHOUSE_DB", str(REPO_ROOT / "warehouse/work/warehouse.duckdb"))
+    # Parsing never opens the database, but the profile needs a home to render its path.
+    env.setdefault(HOME_SETTING.variable, str(Home.from_env().root))
     dbt = Path(sys.executable).with_name("dbt")
     result = subprocess.run(
         [

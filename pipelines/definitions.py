@@ -1,4 +1,9 @@
-"""The Dagster code location (`make ui`, `tranquillity refresh`)."""
+"""The Dagster code location (`make ui`, `tranquillity refresh`).
+
+A tiny module over one module per concern (dagster-university's `dagster_and_dbt` layout):
+assets per source (pipelines.assets), the publication checks, the job, and the resources that
+carry every setting (pipelines.resources).
+"""
 
 from __future__ import annotations
 
@@ -14,19 +19,27 @@ from pipelines.assets.publication import publication
 from pipelines.assets.transform import dbt_models
 from pipelines.dbt_project import dbt_project
 from pipelines.jobs import refresh_job
-from pipelines.resources import WarehouseResource
+from pipelines.resources import run_resources
 
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
-# DuckDB is single-writer: steps run one after the other in one process.
-defs = dg.Definitions(
-    assets=[*INGESTION_ASSETS, dbt_models, publication],
-    asset_checks=PUBLICATION_CHECKS,
-    jobs=[refresh_job],
-    resources={
-        "warehouse": WarehouseResource(),
-        # The venv's dbt, whether or not the venv is activated.
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
-    },
-    executor=dg.in_process_executor,
-)
+
+def build_definitions() -> dg.Definitions:
+    """The definitions with resources configured from the environment as it is now: the
+    refresh command builds them for each run (a test process runs many, each its home)."""
+    return dg.Definitions(
+        assets=[*INGESTION_ASSETS, dbt_models, publication],
+        asset_checks=PUBLICATION_CHECKS,
+        jobs=[refresh_job],
+        resources={
+            **run_resources(),
+            # The venv's dbt, whether or not the venv is activated.
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        },
+        # DuckDB is single-writer: steps run one after the other in one process, which also
+        # lets the run's resources (one GX context) live from the first step to the last.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.ingest.ledger import CURRENT
 from pipelines.opendata import write_open_data
-from pipelines.settings import REPO_ROOT, Home
+from pipelines.settings import KEEP_PUBLICATIONS, REPO_ROOT, Home
 
 CONTRACT_TABLES: tuple[str, ...] = (
     "indicateurs_incidents_mois",
@@ -28,8 +29,7 @@ CONTRACT_TABLES: tuple[str, ...] = (
     "indicateurs_mixite_epci_annee",
 )
 MARTS_SCHEMA = "marts"
-KEEP_ENV = "TRANQUILLITY_KEEP_PUBLICATIONS"
-DEFAULT_KEEP = 10
+DEFAULT_KEEP = int(KEEP_PUBLICATIONS.default or 10)
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,12 @@ def published_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
 
 
 def write_publication(
-    con: duckdb.DuckDBPyConnection, home: Home, *, run_id: str, n_controles: int
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    *,
+    run_id: str,
+    n_controles: int,
+    keep: int = DEFAULT_KEEP,
 ) -> Publication:
     """Copy the marts into a new publication file and make it current, atomically."""
     published = home.published
@@ -115,15 +120,15 @@ def write_publication(
         for table in tables:
             con.execute(f'CREATE TABLE pub."{table}" AS SELECT * FROM {MARTS_SCHEMA}."{table}"')
         con.execute(
-            """
+            f"""
             CREATE TABLE pub.publication_livraisons AS
             SELECT livraison_id, famille, type_fichier, code_bailleur, periode, fichier, sha256,
                    lignes_lues, lignes_chargees, lignes_quarantaine, statut
-            FROM raw.livraisons WHERE statut = 'chargee' ORDER BY livraison_id
+            FROM raw.livraisons WHERE {CURRENT} ORDER BY livraison_id
             """
         )
         con.execute(
-            """
+            f"""
             CREATE TABLE pub.publication AS
             SELECT ?::VARCHAR AS publication_id,
                    ?::TIMESTAMP AS publiee_le,
@@ -135,7 +140,7 @@ def write_publication(
                    ?::VARCHAR AS version_code,
                    ?::VARCHAR AS run_id
             FROM raw.livraisons
-            WHERE statut = 'chargee'
+            WHERE {CURRENT}
               AND type_fichier IN ('incidents', 'procedures', 'evenements', 'attributions')
             """,
             [publication_id, now.replace(tzinfo=None), n_controles, version_code(), run_id],
@@ -158,15 +163,15 @@ def write_publication(
         _fsync(swap)
     os.replace(swap, home.current_publication)
     _fsync(published)
-    prune(home)
+    prune(home, keep)
     return Publication(
         publication_id, final, (*tables, "publication", "publication_livraisons"), n_controles
     )
 
 
-def prune(home: Home) -> list[Path]:
-    """Keep the newest N publications (TRANQUILLITY_KEEP_PUBLICATIONS, default 10)."""
-    keep = max(1, int(os.environ.get(KEEP_ENV, DEFAULT_KEEP)))
+def prune(home: Home, keep: int = DEFAULT_KEEP) -> list[Path]:
+    """Keep the newest `keep` publications (TRANQUILLITY_KEEP_PUBLICATIONS), at least one."""
+    keep = max(1, keep)
     history = sorted(
         home.published.glob("2*.duckdb"),
         key=lambda p: p.name,

@@ -4,13 +4,15 @@ The operator reading `tranquillity refresh` is not a Dagster developer: a gate t
 publication is an expected outcome and must read as a summary, not as stack traces. So
 everything the run prints (Dagster's event lines, dbt's output, Great Expectations' warnings,
 child processes) goes to one log file per refresh under `$TRANQUILLITY_HOME/logs/`, and the run
-comes back as a value: the command line only classifies and prints it. A real failure is then
-one line naming the step and the error, with the log path for the full trace.
+comes back classified, as a value (`RefreshOutcome`: published, blocked or failed, with what the
+summary shows): the command line only prints it. A real failure is then one line naming the
+step and the error, with the log path for the full trace.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import traceback
@@ -18,9 +20,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from pipelines.audit import CheckOutcome, outcomes_of_run
+from pipelines.ingest.ledger import Status, ledger_summary, waiting_blocked
+from pipelines.ingest.loader import scan_inbox
 from pipelines.settings import Home
 
 # Refresh logs kept in `logs/` (older ones are deleted): about a year of daily refreshes.
@@ -122,12 +130,13 @@ def _execute(run: RefreshRun) -> None:
     ensure_manifest()
     from dagster import DagsterInstance
 
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_definitions
 
     # The whole event log goes to the refresh log (it is also in the Dagster instance and UI).
     config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("refresh").execute_in_process(
+        job = build_definitions().resolve_job_def("refresh")
+        result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=config, run_id=run.run_id
         )
     for event in result.all_events:
@@ -173,3 +182,180 @@ def _prune_logs(home: Home) -> None:
     for old in logs[:-KEEP_LOGS]:
         with contextlib.suppress(OSError):
             old.unlink()
+
+
+class Verdict(StrEnum):
+    """What a refresh came to, and the command's exit code for it (docs/command-line.md)."""
+
+    PUBLISHED = "published"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+
+    @property
+    def exit_code(self) -> int:
+        return {"published": 0, "blocked": 3, "failed": 1}[self.value]
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """Rows of one file quarantined by one rule in this refresh, with the first message."""
+
+    fichier: str
+    regle: str
+    rows: int
+    first_line: int
+    first_message: str
+
+
+@dataclass(frozen=True)
+class DeliveryNews:
+    """What this refresh's deliveries came to, for the operator: each list is (file, reason)."""
+
+    rejected: list[tuple[str, str]]
+    # Every blocked delivery still waiting for a replacement, this refresh's or older.
+    blocked: list[tuple[str, str]]
+    remarks: list[tuple[str, str]]
+    # The first QUARANTINE_PAIRS (file, rule) pairs, most rows first, and how many in all.
+    quarantined: list[Quarantined]
+    quarantined_pairs: int
+    # Files of the inbox that are not deliveries (subfolders, outside the family folders).
+    ignored: list[tuple[str, str]]
+
+
+# (file, rule) pairs of quarantined rows in the summary; the rest is in raw.quarantaine.
+QUARANTINE_PAIRS = 20
+
+
+@dataclass
+class RefreshOutcome:
+    """A refresh run classified: the verdict, and what the summary shows of it."""
+
+    run: RefreshRun
+    verdict: Verdict
+    # For a failure: the first failed step, its one-line error, how many other steps failed.
+    failed_step: str | None = None
+    error: str | None = None
+    other_failures: int = 0
+    families: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[CheckOutcome] = field(default_factory=list)
+    news: DeliveryNews | None = None
+    data_docs: Path | None = None
+    # Why the summary could not be read (e.g. a dbt process still closing the file).
+    summary_error: str | None = None
+
+    @property
+    def blocking(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if c.blocks]
+
+    @property
+    def warnings(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if c.statut == "warn"]
+
+    def as_record(self) -> dict[str, Any]:
+        """`state/last_refresh.json`, read by `tranquillity status` and by monitoring."""
+        run = self.run
+        record: dict[str, Any] = {
+            "started": run.started.isoformat(timespec="seconds"),
+            "finished": (run.finished or run.started).isoformat(timespec="seconds"),
+            "run_id": run.run_id,
+            "log": str(run.log),
+        }
+        if self.failed_step is not None:
+            return record | {
+                "outcome": self.verdict.value,
+                "exit_code": self.verdict.exit_code,
+                "error": self.error,
+            }
+        record["families"] = self.families
+        record["checks"] = {
+            "total": len(self.checks),
+            "blocking_failed": len(self.blocking),
+            "warnings": len(self.warnings),
+        }
+        if self.data_docs is not None:
+            record["data_docs"] = str(self.data_docs)
+        record |= {"outcome": self.verdict.value, "exit_code": self.verdict.exit_code}
+        if self.verdict is Verdict.PUBLISHED:
+            record["publication_id"] = run.publication_id
+        elif self.error:
+            record["error"] = self.error
+        return record
+
+
+def refresh(home: Home, announce: Callable[[RefreshRun], None] | None = None) -> RefreshOutcome:
+    """Run a refresh, classify it, and record the outcome in `state/last_refresh.json`.
+
+    A step that failed for a reason other than a gate makes the refresh fail; otherwise it
+    published, or a blocking check stopped it (the expected outcome of a gate doing its job);
+    neither published nor blocked with no failed step is a failure only the log explains.
+    """
+    run = run_refresh(home, announce)
+    outcome = _classify(home, run)
+    tmp = home.last_refresh.with_suffix(".tmp")
+    tmp.write_text(json.dumps(outcome.as_record(), indent=2, default=str))
+    tmp.replace(home.last_refresh)
+    return outcome
+
+
+def _classify(home: Home, run: RefreshRun) -> RefreshOutcome:
+    real = [f for f in run.failures if not f.is_gate]
+    if real:
+        return RefreshOutcome(
+            run,
+            Verdict.FAILED,
+            failed_step=real[0].step,
+            error=real[0].error,
+            other_failures=len(real) - 1,
+        )
+    outcome = RefreshOutcome(run, Verdict.FAILED)
+    if home.warehouse_db.exists():
+        try:
+            with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
+                outcome.families = ledger_summary(con)
+                outcome.news = _news(con, home, since=run.started)
+                outcome.checks = outcomes_of_run(con, run.run_id)
+        except duckdb.Error as exc:  # e.g. a dbt process still closing the file after a failure
+            outcome.summary_error = str(exc).splitlines()[0]
+            outcome.families, outcome.news, outcome.checks = [], None, []
+    docs = home.data_docs / run.run_id / "index.html"
+    outcome.data_docs = docs if docs.exists() else None
+    if run.publication_id is not None:
+        outcome.verdict = Verdict.PUBLISHED
+    elif outcome.blocking:
+        outcome.verdict = Verdict.BLOCKED
+    else:
+        outcome.error = "nothing published"
+    return outcome
+
+
+def _news(con: duckdb.DuckDBPyConnection, home: Home, since: datetime) -> DeliveryNews:
+    since_naive = since.astimezone(UTC).replace(tzinfo=None)
+    rejected = con.execute(
+        f"SELECT fichier, motif FROM raw.livraisons WHERE statut = '{Status.REJECTED}' "
+        "AND recue_le >= ? ORDER BY fichier",
+        [since_naive],
+    ).fetchall()
+    remarks = con.execute(
+        "SELECT fichier, remarques FROM raw.livraisons "
+        "WHERE remarques IS NOT NULL AND recue_le >= ? ORDER BY fichier",
+        [since_naive],
+    ).fetchall()
+    quarantined = con.execute(
+        """
+        SELECT l.fichier, q.regle, count(*) AS n, min(q.ligne) AS premiere_ligne,
+               arg_min(q.motif, q.ligne) AS premier_motif,
+               count(*) OVER () AS paires
+        FROM raw.quarantaine q JOIN raw.livraisons l USING (livraison_id)
+        WHERE l.recue_le >= ? GROUP BY ALL ORDER BY n DESC, l.fichier, q.regle
+        LIMIT ?
+        """,
+        [since_naive, QUARANTINE_PAIRS],
+    ).fetchall()
+    return DeliveryNews(
+        rejected=[(str(f), str(m)) for f, m in rejected],
+        blocked=[(f, m) for _, f, m in waiting_blocked(con)],
+        remarks=[(str(f), str(r)) for f, r in remarks],
+        quarantined=[Quarantined(*row[:5]) for row in quarantined],
+        quarantined_pairs=int(quarantined[0][5]) if quarantined else 0,
+        ignored=scan_inbox(home).ignored,
+    )

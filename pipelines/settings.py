@@ -1,9 +1,13 @@
-"""Where runtime data lives.
+"""Where runtime data lives, and every setting an operator can change.
 
 Everything the pipeline reads or writes at run time sits under one home folder
 (`TRANQUILLITY_HOME`, docs/operations.md) so that a test, a demo and a production
 deployment never share state by accident: point the variable elsewhere and you get a
 fresh, isolated warehouse, Dagster instance and key file.
+
+The settings are environment variables, listed once here with their default and meaning:
+the Dagster resources take them as fields (pipelines.resources), the command line's help and
+docs/operations.md are checked against this list.
 """
 
 from __future__ import annotations
@@ -14,6 +18,56 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAMILIES: tuple[str, ...] = ("reference", "landlord", "police", "allocations")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable an operator may set, its default and what it changes."""
+
+    variable: str
+    default: str | None
+    meaning: str
+
+    def value(self) -> str | None:
+        """The variable's value, else the default (an empty variable counts as unset)."""
+        return os.environ.get(self.variable) or self.default
+
+    def describe(self) -> str:
+        default = f" (default: {self.default})" if self.default is not None else ""
+        return f"{self.meaning}{default}"
+
+
+HOME_SETTING = Setting(
+    "TRANQUILLITY_HOME",
+    None,
+    "home folder of all runtime data (default: ./warehouse in the repository)",
+)
+PSEUDO_KEY = Setting(
+    "TRANQUILLITY_PSEUDO_KEY",
+    None,
+    "pseudonymisation key (default: $TRANQUILLITY_HOME/secrets/pseudonymisation.key, "
+    "created on first use with mode 0600)",
+)
+DAGSTER_HOME = Setting(
+    "DAGSTER_HOME", None, "Dagster instance, run history (default: $TRANQUILLITY_HOME/dagster)"
+)
+KEEP_PUBLICATIONS = Setting(
+    "TRANQUILLITY_KEEP_PUBLICATIONS", "10", "publications kept in published/"
+)
+DUCKDB_MEMORY = Setting(
+    "TRANQUILLITY_DUCKDB_MEMORY", "8GB", "DuckDB memory cap for ingestion and dbt"
+)
+KEEP_DATA_DOCS = Setting(
+    "TRANQUILLITY_KEEP_DATA_DOCS", "20", "runs whose Great Expectations Data Docs are kept"
+)
+SETTINGS: tuple[Setting, ...] = (
+    HOME_SETTING,
+    PSEUDO_KEY,
+    DAGSTER_HOME,
+    KEEP_PUBLICATIONS,
+    DUCKDB_MEMORY,
+    KEEP_DATA_DOCS,
+)
 
 _DAGSTER_YAML = """\
 # Written by tranquillity: project-local Dagster instance, telemetry off.
@@ -31,7 +85,11 @@ class Home:
     @classmethod
     def from_env(cls) -> Home:
         """The home named by `TRANQUILLITY_HOME`, else `./warehouse` in the repository."""
-        value = os.environ.get("TRANQUILLITY_HOME")
+        return cls.at(HOME_SETTING.value())
+
+    @classmethod
+    def at(cls, value: str | None) -> Home:
+        """The home at `value` (made absolute: dbt runs in another folder), else the default."""
         return cls(Path(value).expanduser().resolve() if value else REPO_ROOT / "warehouse")
 
     @property

@@ -14,8 +14,9 @@ import xlsxwriter
 from click.testing import CliRunner
 
 from pipelines.cli import main
-from pipelines.ingest.loader import FamilyReport, connect, ingest_family
+from pipelines.ingest.loader import FamilyReport, ingest_family
 from pipelines.settings import Home
+from pipelines.warehouse import connect
 
 TEST_KEY = "test-key-not-secret"
 

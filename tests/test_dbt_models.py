@@ -45,8 +45,9 @@ def _run(
     return proc
 
 
-def dbt(built: Built, *args: str, db: Path | None = None, ok: tuple[int, ...] = (0,)):
-    env = dict(built.env, TRANQUILLITY_WAREHOUSE_DB=str(db or built.db))
+def dbt(built: Built, *args: str, home: Path | None = None, ok: tuple[int, ...] = (0,)):
+    """dbt by hand on the warehouse of `home` (profiles.yml derives it from TRANQUILLITY_HOME)."""
+    env = dict(built.env, TRANQUILLITY_HOME=str(home or built.home))
     cmd = [
         str(BIN / "dbt"),
         *args,
@@ -359,7 +360,9 @@ def test_epci_delinquency_row_recomputed(con) -> None:
 
 def test_blocking_checks_catch_bad_deliveries(built: Built, tmp_path: Path) -> None:
     """Each blocking check fails on a warehouse with one offending row of its kind."""
-    bad = tmp_path / "bad.duckdb"
+    bad_home = tmp_path / "home"
+    bad = bad_home / "work" / "warehouse.duckdb"
+    bad.parent.mkdir(parents=True)
     shutil.copy(built.db, bad)
     c = duckdb.connect(str(bad))
     inc = c.execute(
@@ -409,8 +412,8 @@ def test_blocking_checks_catch_bad_deliveries(built: Built, tmp_path: Path) -> N
     )
     c.close()
 
-    dbt(built, "run", db=bad)
-    proc = dbt(built, "test", "--select", "tag:bloquant", db=bad, ok=(1,))
+    dbt(built, "run", home=bad_home)
+    proc = dbt(built, "test", "--select", "tag:bloquant", home=bad_home, ok=(1,))
     for name in (
         "assert_incident_codes_all_mapped",
         "assert_residence_single_commune_and_qpv",

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines.ingest import loader
-from pipelines.ingest.loader import UNEXPECTED, scan_inbox
+from pipelines.ingest.ledger import UNEXPECTED
+from pipelines.ingest.loader import scan_inbox
 from pipelines.settings import Home
 from tests.conftest import INCIDENTS_HEADER, ingest, query, stock, write_delimited
 

@@ -23,9 +23,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from pipelines.ingest.loader import UNEXPECTED, connect, ingest_family, scan_inbox
+from pipelines.ingest.ledger import UNEXPECTED
+from pipelines.ingest.loader import ingest_family, scan_inbox
 from pipelines.ingest.specs import ALL_KINDS, SSMSI_KIND
 from pipelines.settings import FAMILIES, Home
+from pipelines.warehouse import connect
 from tests.conftest import TEST_KEY, check_refresh_over, home_environment, stock
 from tests.strategies import InboxFile, inbox_files
 

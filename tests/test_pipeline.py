@@ -322,8 +322,8 @@ def test_copy_of_inbox_is_all_duplicates(tiny_home: Home, tmp_path: Path) -> Non
         # A copy kept in a subfolder is not a delivery at all (docs/deliveries.md).
         (folder / "copie").mkdir(exist_ok=True)
         shutil.copy2(file, folder / "copie" / file.name)
-    from pipelines.ingest.loader import connect as connect_warehouse
     from pipelines.ingest.loader import ingest_family
+    from pipelines.warehouse import connect as connect_warehouse
 
     con = connect_warehouse(tiny_home)
     try:

@@ -18,9 +18,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.ingest.loader import connect
 from pipelines.publish import CONTRACT_TABLES, prune, write_publication
 from pipelines.settings import Home
+from pipelines.warehouse import connect
 
 
 def _fake_marts(home: Home, value: int) -> None:
@@ -62,10 +62,10 @@ def _fake_marts(home: Home, value: int) -> None:
         con.close()
 
 
-def _publish(home: Home, run_id: str = "run") -> str:
+def _publish(home: Home, run_id: str = "run", keep: int = 10) -> str:
     con = connect(home)
     try:
-        return write_publication(con, home, run_id=run_id, n_controles=3).publication_id
+        return write_publication(con, home, run_id=run_id, n_controles=3, keep=keep).publication_id
     finally:
         con.close()
 
@@ -100,16 +100,17 @@ def test_publication_contents_and_history(home: Home) -> None:
     }
 
 
-def test_history_is_pruned_but_current_kept(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRANQUILLITY_KEEP_PUBLICATIONS", "2")
+def test_history_is_pruned_but_current_kept(home: Home) -> None:
+    # TRANQUILLITY_KEEP_PUBLICATIONS reaches write_publication through the warehouse resource
+    # (tests/test_settings.py).
     _fake_marts(home, 1)
     ids = []
     for _ in range(4):
-        ids.append(_publish(home))
+        ids.append(_publish(home, keep=2))
     kept = sorted(p.stem for p in home.published.glob("2*.duckdb"))
     assert kept == sorted(ids[-2:])
     assert sorted(p.name for p in (home.published / "open").iterdir()) == sorted(ids[-2:])
-    assert prune(home) == []
+    assert prune(home, 2) == []
 
 
 @pytest.mark.parametrize("stage", ["copy", "before_rename", "before_swap"])
@@ -123,7 +124,7 @@ def test_sigkill_during_publication_keeps_previous(home: Home, stage: str) -> No
         f"""
         import os, sys, time
         import pipelines.publish as publish
-        from pipelines.ingest.loader import connect
+        from pipelines.warehouse import connect
         from pipelines.settings import Home
 
         stage = {stage!r}

@@ -7,8 +7,8 @@ import gzip
 import duckdb
 import pytest
 
-from pipelines.ingest.loader import connect
 from pipelines.settings import Home
+from pipelines.warehouse import connect
 from tests.conftest import ingest, query, write_delimited
 
 NEW_HEADER = (

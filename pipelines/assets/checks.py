@@ -3,7 +3,7 @@
 One check per contract table (`gx_publication`), validating the table as it will be published
 with its Great Expectations suite (pipelines.quality.publication). Outcomes go to
 `audit.controles` like every other check of the run, because the publish step decides from
-that record (dagster #25112), and the Data Docs of the run are rebuilt.
+that record (dagster #25112); the run's Data Docs show them when the run ends.
 """
 
 import dagster as dg
@@ -12,8 +12,7 @@ from pipelines.assets.transform import dbt_models
 from pipelines.audit import record
 from pipelines.publish import CONTRACT_TABLES
 from pipelines.quality.publication import validate_table
-from pipelines.quality.runner import quality_run
-from pipelines.resources import WarehouseResource
+from pipelines.resources import QualityResource, WarehouseResource
 
 CHECK_NAME = "gx_publication"
 
@@ -29,22 +28,24 @@ def _publication_check(table: str) -> dg.AssetChecksDefinition:
         "ranges and reconciliations of the table as it will be published.",
     )
     def _check(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        quality: QualityResource,
     ) -> dg.AssetCheckResult:
-        home = warehouse.get_home()
-        quality = quality_run(home.data_docs, context.run.run_id)
-        with warehouse.connect() as con:
-            found = validate_table(con, quality, table)
-            record(con, context.run.run_id, found)
-        docs = quality.build_docs()
+        run_id = context.run.run_id
+        with warehouse.get_connection() as con:
+            found = validate_table(con, quality.for_run(run_id), table)
+            record(con, run_id, found)
         failed = [o for o in found if o.statut != "pass"]
         return dg.AssetCheckResult(
             passed=not any(o.blocks for o in found),
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
                 "expectations": len(found),
-                "failed": "\n".join(o.describe() for o in failed) or "none",
-                "data_docs": str(docs) if docs else "none",
+                "failed": dg.MetadataValue.md(
+                    "\n".join(f"- {o.describe()}" for o in failed) or "none"
+                ),
+                "data_docs": dg.MetadataValue.path(str(quality.docs_index(run_id))),
             },
         )
 

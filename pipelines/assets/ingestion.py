@@ -9,7 +9,8 @@ the write; the verdict is this asset's blocking check `livraisons_conformes` on 
 of the family, and each expectation's outcome goes to `audit.controles` for the publish gate.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -17,8 +18,8 @@ from dagster import AssetExecutionContext
 from pipelines.audit import record
 from pipelines.ingest.loader import FamilyReport, ingest_family
 from pipelines.ingest.specs import ALL_KINDS, SSMSI_KIND
-from pipelines.quality.runner import quality_run
-from pipelines.resources import WarehouseResource
+from pipelines.resources import QualityResource, WarehouseResource
+from pipelines.warehouse import raw_columns
 
 CHECK_NAME = "livraisons_conformes"
 
@@ -41,7 +42,10 @@ def _ingestion_asset(family: str) -> dg.AssetsDefinition:
         group_name="raw",
         specs=[
             dg.AssetSpec(
-                ["raw", table], kinds={"duckdb", "polars"}, description=_DESCRIPTIONS[family]
+                ["raw", table],
+                kinds={"duckdb", "polars"},
+                description=_DESCRIPTIONS[family],
+                metadata={"dagster/column_schema": _column_schema(table)},
             )
             for table in tables
         ],
@@ -58,16 +62,14 @@ def _ingestion_asset(family: str) -> dg.AssetsDefinition:
         ],
     )
     def _load(
-        context: AssetExecutionContext, warehouse: WarehouseResource
+        context: AssetExecutionContext, warehouse: WarehouseResource, quality: QualityResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         home = warehouse.get_home()
-        quality = quality_run(home.data_docs, context.run_id)
-        with warehouse.connect() as con:
+        with warehouse.get_connection() as con:
             report: FamilyReport = ingest_family(
-                con, home, family, warehouse.pseudonymisation_key(), quality
+                con, home, family, warehouse.pseudonymisation(), quality.for_run(context.run_id)
             )
             record(con, context.run_id, report.outcomes)
-        docs = quality.build_docs()
         for fichier, reason in report.rejected:
             context.log.warning(f"rejected {fichier}: {reason}")
         for fichier, reason in report.waiting:
@@ -78,13 +80,18 @@ def _ingestion_asset(family: str) -> dg.AssetsDefinition:
         )
         failed = [o for o in report.outcomes if o.statut not in ("pass",)]
         passed = not any(o.blocks for o in report.outcomes)
-        check_metadata: dict[str, str | int] = {
-            "failed_expectations": "\n".join(o.describe() for o in failed) or "none",
-            "blocked_deliveries": "\n".join(f"{f}: {r}" for f, r in report.waiting) or "none",
-            "data_docs": str(docs) if docs else "none",
+        check_metadata: dict[str, Any] = {
+            "failed_expectations": _md_list(o.describe() for o in failed),
+            "blocked_deliveries": _md_list(f"`{f}`: {r}" for f, r in report.waiting),
+            "data_docs": dg.MetadataValue.path(str(quality.docs_index(context.run_id))),
+        }
+        metadata: dict[str, Any] = {
+            **report.as_metadata(),
+            "rejections": _md_list(f"`{f}`: {r}" for f, r in report.rejected),
+            "inbox": dg.MetadataValue.path(str(home.inbox_family(family))),
         }
         for table in tables:
-            yield dg.MaterializeResult(asset_key=["raw", table], metadata=report.as_metadata())
+            yield dg.MaterializeResult(asset_key=["raw", table], metadata=metadata)
             yield dg.AssetCheckResult(
                 asset_key=["raw", table],
                 check_name=CHECK_NAME,
@@ -94,6 +101,20 @@ def _ingestion_asset(family: str) -> dg.AssetsDefinition:
             )
 
     return _load
+
+
+def _md_list(lines: Iterable[str]) -> dg.MetadataValue:
+    """A Markdown list for the UI's metadata panel ("none" when empty)."""
+    items = [f"- {line}" for line in lines]
+    return dg.MetadataValue.md("\n".join(items) if items else "none")
+
+
+def _column_schema(table: str) -> dg.TableSchema:
+    """The raw table's columns and types, shown on the asset before anything is loaded."""
+    kind = next(k for k in (*ALL_KINDS, SSMSI_KIND) if k.table == table)
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, sql) for name, sql in raw_columns(kind).items()]
+    )
 
 
 raw_reference = _ingestion_asset("reference")

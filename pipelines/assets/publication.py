@@ -40,7 +40,7 @@ def publication(
     context: AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     home = warehouse.get_home()
-    with warehouse.connect() as con:
+    with warehouse.get_connection() as con:
         outcomes = outcomes_of_run(con, context.run_id)
         blocking = [o for o in outcomes if o.blocks]
         if not any(o.origine.startswith("dbt") for o in outcomes):
@@ -65,13 +65,20 @@ def publication(
                     ),
                 },
             )
-        result = write_publication(con, home, run_id=context.run_id, n_controles=len(outcomes))
+        result = write_publication(
+            con,
+            home,
+            run_id=context.run_id,
+            n_controles=len(outcomes),
+            keep=warehouse.keep_publications,
+        )
     context.log.info(f"published {result.publication_id} ({len(result.tables)} tables)")
     return dg.MaterializeResult(
         metadata={
             "publication_id": result.publication_id,
-            "path": str(result.path),
-            "tables": ", ".join(result.tables),
+            "path": dg.MetadataValue.path(str(result.path)),
+            "current": dg.MetadataValue.path(str(home.current_publication)),
+            "tables": dg.MetadataValue.md("\n".join(f"- `{t}`" for t in result.tables)),
             "n_controles": result.n_controles,
         }
     )

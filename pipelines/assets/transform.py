@@ -6,11 +6,10 @@ publish step must decide from a record it reads itself (see `pipelines.audit`).
 """
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, MetadataValue, Output
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pipelines.audit import CheckOutcome, record
@@ -95,29 +94,60 @@ def _refs(node: Mapping[str, Any]) -> str | None:
 def dbt_models(
     context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    """`dbt build` (seeds, models, tests, unit tests) on the working warehouse."""
+    """`dbt build` (seeds, models, tests, unit tests) on the working warehouse.
+
+    profiles.yml finds the warehouse from `TRANQUILLITY_HOME`, like the warehouse resource.
+    dbt's artifacts and logs belong to the home, not the repository; a fixed target folder
+    per home keeps dbt's partial-parse cache between refreshes.
+    """
     home = warehouse.get_home()
-    # profiles.yml reads the database path from the environment of the dbt process.
-    os.environ["TRANQUILLITY_WAREHOUSE_DB"] = str(home.warehouse_db)
-    # dbt's artifacts and logs belong to the home, not the repository; a fixed target folder
-    # per home keeps dbt's partial-parse cache between refreshes.
-    os.environ["DBT_LOG_PATH"] = str(home.work / "dbt_logs")
     invocation = dbt.cli(
         ["build"], context=context, raise_on_error=False, target_path=home.work / "dbt_target"
     )
-    yield from invocation.stream()
+    # dagster-dbt's `fetch_row_counts()` would open the file while dbt's process holds
+    # DuckDB's write lock: the events wait for the end of the build, then get their counts.
+    events = list(invocation.stream())
     run_results = invocation.get_artifact("run_results.json")
     manifest = json.loads(dbt_project.manifest_path.read_text())
     outcomes = outcomes_from_run_results(run_results, manifest)
-    with warehouse.connect() as con:
+    with warehouse.get_connection() as con:
         outcomes = [_with_examples(con, o) for o in outcomes]
         record(con, context.run_id, outcomes)
+        counts = _row_counts(con, manifest)
+    for event in events:
+        if isinstance(event, Output):
+            model = context.asset_key_for_output(event.output_name).path[-1]
+            if model in counts:
+                event = event.with_metadata({**event.metadata, **counts[model]})
+        yield event
     failed = [o for o in outcomes if o.blocks]
     if failed:
         context.log.warning(
             f"{len(failed)} blocking dbt checks failed: "
             + ", ".join(f"{o.controle} ({o.nb_echecs})" for o in failed[:10])
         )
+
+
+def _row_counts(con: Any, manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Rows of every table dbt built, by model name (views are not counted: counting runs
+    their query)."""
+    counts = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") not in ("model", "seed"):
+            continue
+        if node.get("config", {}).get("materialized") not in ("table", "seed", "incremental"):
+            continue
+        relation = node.get("relation_name")
+        try:
+            rows = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+        except Exception:  # not built in this run (a failed upstream)
+            continue
+        # Dagster's standard table metadata keys: the UI shows them on the asset.
+        counts[str(node["name"])] = {
+            "dagster/row_count": MetadataValue.int(int(rows)),
+            "dagster/relation_identifier": MetadataValue.text(str(relation)),
+        }
+    return counts
 
 
 def _with_examples(con: Any, outcome: CheckOutcome) -> CheckOutcome:

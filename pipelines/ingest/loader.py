@@ -1,17 +1,14 @@
-"""Inbox -> raw tables, with the delivery ledger.
+"""Inbox -> raw tables: which files are deliveries, in what order they are read, how they are
+batched and written.
 
-Each inbox file is one delivery. It is recorded in `raw.livraisons` (family, kind, landlord,
-period, file, sha256, rows read / loaded / quarantined, status) in the same transaction as
-its rows, so the ledger never claims rows that are not there. Deliveries are processed in
-the contract's order (modification time, then name), stock files before incident files.
-
-Statuses: `chargee` (current for its key), `remplacee` (a newer delivery for the same key
-(kind, landlord, period) exists), `doublon` (same bytes as an earlier delivery of the same kind,
-landlord and period: not loaded again), `rejetee` (unreadable as a whole: the reason is in
-`motif`), `bloquee` (readable, but it failed a blocking expectation of its family's quality
-suite, see pipelines.quality.deliveries: nothing of it is loaded, its quarantined rows are kept
-for the partner, and it blocks publication until a newer delivery for its key is loaded, which
-sets `remplacee_par`). A blocked delivery is examined again on every refresh.
+Each inbox file is one delivery, recorded in the ledger `raw.livraisons` (pipelines.ingest.
+ledger: its row, statuses and predicates) in the same transaction as its rows, so the ledger
+never claims rows that are not there. Deliveries are processed in the contract's order
+(modification time, then name), stock files before incident files. Before anything of a
+delivery is written, its rows are validated (pipelines.ingest.validate: bad rows go to
+`raw.quarantaine`) and the delivery as a whole is judged by its family's quality suite
+(pipelines.quality.deliveries): a blocked delivery loads nothing and blocks publication until
+a newer delivery for its key is loaded.
 
 Rows read = rows loaded + rows quarantined for `chargee` and `remplacee`; a `bloquee` delivery
 loads nothing (its `lignes_chargees` is 0), a `rejetee` one reads nothing.
@@ -22,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,12 +30,23 @@ import polars as pl
 
 from pipelines.audit import CheckOutcome
 from pipelines.ingest import ssmsi
+from pipelines.ingest.ledger import (
+    LOADED,
+    LedgerRow,
+    LedgerState,
+    Status,
+    content_key,
+    ledger_frame,
+    resolve_blocked,
+    unexpected_reason,
+    update_statuses,
+    waiting_blocked,
+)
 from pipelines.ingest.reader import RejectedFile, read_delivery
 from pipelines.ingest.specs import (
     ALL_KINDS,
     KIND_ORDER,
     SSMSI_KIND,
-    DeliveryKind,
     Recognised,
     UnreadableName,
     name_hint,
@@ -50,130 +57,12 @@ from pipelines.quality.deliveries import DeliveryGate, Previous, profile
 from pipelines.quality.runner import QualityRun
 from pipelines.settings import FAMILIES, Home
 
-SQL_TYPES = {
-    "text": "VARCHAR",
-    "int": "BIGINT",
-    "decimal": "DOUBLE",
-    "date": "DATE",
-    "enum": "VARCHAR",
-    "oui_non": "BOOLEAN",
-}
-
-LEDGER_DDL = """
-CREATE SCHEMA IF NOT EXISTS raw;
-CREATE TABLE IF NOT EXISTS raw.livraisons (
-    livraison_id BIGINT PRIMARY KEY,
-    famille VARCHAR NOT NULL,
-    type_fichier VARCHAR,
-    code_bailleur VARCHAR,
-    periode VARCHAR,
-    fichier VARCHAR NOT NULL,
-    taille_octets BIGINT,
-    modifie_le TIMESTAMP,
-    sha256 VARCHAR NOT NULL,
-    recue_le TIMESTAMP NOT NULL,
-    dialecte VARCHAR,
-    lignes_lues BIGINT NOT NULL,
-    lignes_chargees BIGINT NOT NULL,
-    lignes_quarantaine BIGINT NOT NULL,
-    statut VARCHAR NOT NULL,
-    motif VARCHAR,
-    colonnes_ignorees VARCHAR,
-    remplacee_par BIGINT,
-    doublon_de BIGINT,
-    remarques VARCHAR
-);
--- Added after the first release: warehouses built before get it here.
-ALTER TABLE raw.livraisons ADD COLUMN IF NOT EXISTS remarques VARCHAR;
-CREATE TABLE IF NOT EXISTS raw.derogations (
-    fichier VARCHAR NOT NULL,
-    sha256 VARCHAR NOT NULL,
-    motif VARCHAR NOT NULL,
-    accordee_par VARCHAR,
-    accordee_le TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS raw.quarantaine (
-    livraison_id BIGINT NOT NULL,
-    fichier VARCHAR NOT NULL,
-    ligne BIGINT NOT NULL,
-    regle VARCHAR NOT NULL,
-    motif VARCHAR NOT NULL,
-    contenu VARCHAR
-);
-"""
-
-LEDGER_COLUMNS = (
-    "livraison_id",
-    "famille",
-    "type_fichier",
-    "code_bailleur",
-    "periode",
-    "fichier",
-    "taille_octets",
-    "modifie_le",
-    "sha256",
-    "recue_le",
-    "dialecte",
-    "lignes_lues",
-    "lignes_chargees",
-    "lignes_quarantaine",
-    "statut",
-    "motif",
-    "colonnes_ignorees",
-    "remplacee_par",
-    "doublon_de",
-    "remarques",
-)
-
 # Flush accumulated rows to DuckDB in large batches: thousands of small monthly files would
 # otherwise pay a transaction each.
 FLUSH_ROWS = 1_000_000
 FLUSH_FILES = 1_000
 
-
-def raw_columns(kind: DeliveryKind) -> dict[str, str]:
-    """Raw table layout: delivery id, line number, landlord (from the file name), typed columns."""
-    if kind is SSMSI_KIND:
-        columns = dict(ssmsi.RAW_COLUMNS)
-    else:
-        columns = {c.column: SQL_TYPES[c.type] for c in kind.kept_columns}
-    head = {"livraison_id": "BIGINT", "ligne": "BIGINT"}
-    if kind.landlord_in_name:
-        head["code_bailleur"] = "VARCHAR"
-    return head | columns
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw schema (idempotent): ledger, quarantine and one table per kind."""
-    con.execute(LEDGER_DDL)
-    for kind in (*ALL_KINDS, SSMSI_KIND):
-        expected = raw_columns(kind)
-        columns = ", ".join(f"{name} {sql}" for name, sql in expected.items())
-        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{kind.table} ({columns})")
-        _upgrade(con, kind.table, expected)
-
-
-# Type changes a warehouse built by an earlier version may need, all lossless widenings
-# (e.g. SSMSI dwellings were BIGINT before their published decimals were kept).
-_WIDENINGS = {("BIGINT", "DOUBLE"), ("INTEGER", "BIGINT"), ("INTEGER", "DOUBLE")}
-
-
-def _upgrade(con: duckdb.DuckDBPyConnection, table: str, expected: dict[str, str]) -> None:
-    """Bring a raw table of an older warehouse to the current layout without losing a row:
-    new columns are added (NULL for old rows), widened types are altered in place."""
-    present = {
-        name: sql_type
-        for name, sql_type in con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'raw' AND table_name = ?",
-            [table],
-        ).fetchall()
-    }
-    for name, sql_type in expected.items():
-        if name not in present:
-            con.execute(f"ALTER TABLE raw.{table} ADD COLUMN {name} {sql_type}")
-        elif (present[name], sql_type) in _WIDENINGS:
-            con.execute(f"ALTER TABLE raw.{table} ALTER {name} TYPE {sql_type}")
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -240,6 +129,34 @@ class _Candidate:
         return (kind_rank, self.mtime, self.path.name)
 
 
+Series = tuple[str | None, str | None]
+
+
+@dataclass
+class _Batch:
+    """Deliveries read but not yet judged nor written: flushed together, in one transaction."""
+
+    ledger: list[LedgerRow] = field(default_factory=list)
+    tables: dict[str, list[tuple[int, pl.DataFrame]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    quarantine: list[pl.DataFrame] = field(default_factory=list)
+    profiles: list[dict[str, object]] = field(default_factory=list)
+    rows: int = 0
+    # Periods of each series waiting in the batch, and what each delivery overwrote in the
+    # series (restored when the gate blocks it).
+    periods: dict[Series, set[str]] = field(default_factory=lambda: defaultdict(set))
+    overwrote: dict[int, tuple[Series, str, int | None]] = field(default_factory=dict)
+    # Ledger ids examined again (their old rows are replaced), and those accepted by an
+    # operator despite a blocking failure (with the operator's reason).
+    retried: list[int] = field(default_factory=list)
+    accepted: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def full(self) -> bool:
+        return self.rows >= FLUSH_ROWS or len(self.ledger) >= FLUSH_FILES
+
+
 class FamilyIngestion:
     """One pass over one inbox family folder; loads every file not yet in the ledger."""
 
@@ -257,60 +174,9 @@ class FamilyIngestion:
         self.key = key
         self.report = FamilyReport(family)
         self.gate = DeliveryGate(family, quality)
-        self._ledger_rows: list[dict[str, object]] = []
-        self._tables: dict[str, list[tuple[int, pl.DataFrame]]] = defaultdict(list)
-        self._quarantine: list[pl.DataFrame] = []
-        self._profiles: list[dict[str, object]] = []
-        # Periods of each series waiting in the batch, and what each delivery overwrote in
-        # the series (restored when the gate blocks it).
-        self._pending_periods: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
-        self._before: dict[int, tuple[tuple[str | None, str | None], str, int | None]] = {}
-        self._pending_rows = 0
+        self.ledger = LedgerState.read(con)
+        self.batch = _Batch()
         self._residences: dict[tuple[str, str], frozenset[str]] = {}
-        known = con.execute(
-            "SELECT fichier, sha256, livraison_id, type_fichier, code_bailleur, periode, "
-            "(statut = 'bloquee' AND remplacee_par IS NULL) "
-            "OR (statut = 'rejetee' AND starts_with(motif, ?)) AS en_attente "
-            "FROM raw.livraisons",
-            [UNEXPECTED],
-        ).fetchall()
-        # A blocked delivery still waiting is examined again (under its ledger id): what
-        # blocked it may have been fixed since (its stock delivered, a tolerance revised).
-        # So is a delivery an unexpected error stopped: the error may be transient, or fixed.
-        self._retry_ids = {(f, s): lid for f, s, lid, *_, waiting in known if waiting}
-        self._retried: list[int] = []
-        # Blocked deliveries an operator accepted (`tranquillity accept`): loaded despite
-        # their blocking failures, which are then reported as warnings.
-        self._accepted = {
-            (f, sha): motif
-            for f, sha, motif in con.execute(
-                "SELECT fichier, sha256, motif FROM raw.derogations"
-            ).fetchall()
-        }
-        self._derogations: dict[int, str] = {}
-        self._seen_files = {(f, s) for f, s, *_, waiting in known if not waiting}
-        # A duplicate is the same bytes delivered again *for the same key*: two header-only
-        # files of different months (or landlords) are identical but are two deliveries.
-        self._first_by_content: dict[tuple[str, str | None, str | None, str | None], int] = {}
-        for _f, sha, lid, kind, landlord, period, waiting in sorted(known, key=lambda r: r[2]):
-            if not waiting:
-                self._first_by_content.setdefault(_content_key(sha, kind, landlord, period), lid)
-        # Row counts of loaded deliveries per series (kind, landlord) and period, newest last:
-        # the base of the quality suite's "row count against the previous delivery".
-        self._series: dict[tuple[str | None, str | None], dict[str, int]] = defaultdict(dict)
-        for kind, landlord, period, rows in con.execute(
-            "SELECT type_fichier, code_bailleur, periode, lignes_lues FROM raw.livraisons "
-            "WHERE statut = 'chargee' ORDER BY modifie_le, fichier"
-        ).fetchall():
-            self._series[(kind, landlord)][period or ""] = int(rows)
-        self._next_id = (
-            int(
-                con.execute("SELECT coalesce(max(livraison_id), 0) FROM raw.livraisons").fetchall()[
-                    0
-                ][0]
-            )
-            + 1
-        )
 
     # -- discovery -----------------------------------------------------------------------
     def candidates(self) -> list[_Candidate]:
@@ -350,7 +216,7 @@ class FamilyIngestion:
                 self.flush()
                 current_kind = kind_name
             self._ingest(candidate)
-            if self._pending_rows >= FLUSH_ROWS or len(self._ledger_rows) >= FLUSH_FILES:
+            if self.batch.full:
                 self.flush()
         self.flush()
         update_statuses(self.con)
@@ -365,80 +231,91 @@ class FamilyIngestion:
         return self.report
 
     def _ingest(self, candidate: _Candidate) -> None:
+        """Record the delivery, then read it; what it holds waits in the batch for the gate."""
+        row = self._record(candidate)
+        if row is None or row.statut is Status.DUPLICATE:
+            return
+        read = self._read(candidate, row)
+        if read is not None:
+            self._stage(candidate, row, read)
+
+    def _record(self, candidate: _Candidate) -> LedgerRow | None:
+        """The delivery's ledger row (a duplicate is complete at once), or None when the
+        file is not to be read now (already recorded, or unreadable to hash)."""
         try:
             sha = sha256_of(candidate.path)
         except OSError as exc:  # vanished or unreadable since the listing: next refresh
             self.report.ignored.append((candidate.relative, f"illisible: {exc.strerror}"))
-            return
-        if (candidate.relative, sha) in self._seen_files:
-            return  # already recorded by an earlier refresh: the inbox is never modified
-        self._seen_files.add((candidate.relative, sha))
+            return None
+        if (candidate.relative, sha) in self.ledger.seen_files:
+            return None  # already recorded by an earlier refresh: the inbox is never modified
+        self.ledger.seen_files.add((candidate.relative, sha))
         recognised = candidate.recognised
-        retried = self._retry_ids.get((candidate.relative, sha))
-        if retried is not None:
-            self._retried.append(retried)
-            if (candidate.relative, sha) in self._accepted:
-                self._derogations[retried] = self._accepted[(candidate.relative, sha)]
-        row: dict[str, object] = {
-            "livraison_id": retried if retried is not None else self._next_id,
-            "famille": self.family,
-            "type_fichier": recognised.kind.name if recognised else None,
-            "code_bailleur": recognised.landlord if recognised else None,
-            "periode": recognised.period if recognised else None,
-            "fichier": candidate.relative,
-            "taille_octets": candidate.size,
-            "modifie_le": candidate.mtime,
-            "sha256": sha,
-            "recue_le": datetime.now(UTC).replace(tzinfo=None),
-            "dialecte": None,
-            "lignes_lues": 0,
-            "lignes_chargees": 0,
-            "lignes_quarantaine": 0,
-            "statut": "rejetee",
-            "motif": None,
-            "colonnes_ignorees": None,
-            "remplacee_par": None,
-            "doublon_de": None,
-            "remarques": None,
-        }
+        retried = self.ledger.retry_ids.get((candidate.relative, sha))
         if retried is None:
-            self._next_id += 1
+            lid = self.ledger.next_id
+            self.ledger.next_id += 1
             self.report.new_deliveries += 1
-        content_key = _content_key(sha, row["type_fichier"], row["code_bailleur"], row["periode"])  # type: ignore[arg-type]
-        if content_key in self._first_by_content:
-            row.update(statut="doublon", doublon_de=self._first_by_content[content_key])
-            row["motif"] = "mêmes octets qu'une livraison précédente: non rechargée"
+        else:
+            lid = retried
+            self.batch.retried.append(retried)
+            if (candidate.relative, sha) in self.ledger.accepted:
+                self.batch.accepted[retried] = self.ledger.accepted[(candidate.relative, sha)]
+        row = LedgerRow(
+            livraison_id=lid,
+            famille=self.family,
+            type_fichier=recognised.kind.name if recognised else None,
+            code_bailleur=recognised.landlord if recognised else None,
+            periode=recognised.period if recognised else None,
+            fichier=candidate.relative,
+            taille_octets=candidate.size,
+            modifie_le=candidate.mtime,
+            sha256=sha,
+            recue_le=datetime.now(UTC).replace(tzinfo=None),
+        )
+        key = content_key(sha, row.type_fichier, row.code_bailleur, row.periode)
+        first = self.ledger.first_by_content.setdefault(key, lid)
+        if first != lid:
+            row.statut, row.doublon_de = Status.DUPLICATE, first
+            row.motif = "mêmes octets qu'une livraison précédente: non rechargée"
             self.report.duplicates += 1
-            self._ledger_rows.append(row)
-            return
-        self._first_by_content[content_key] = int(row["livraison_id"])  # type: ignore[arg-type]
+            self.batch.ledger.append(row)
+        return row
+
+    def _read(self, candidate: _Candidate, row: LedgerRow) -> Validated | None:
+        """The delivery's validated rows, or None when it is rejected as a whole (recorded)."""
         try:
-            if recognised is None:
+            if candidate.recognised is None:
                 raise RejectedFile(
                     candidate.name_problem or _unrecognised_name(self.family, candidate.path.name)
                 )
-            validated, extra = self._validate(candidate, recognised)
-            row["dialecte"] = extra.pop("__dialect")
+            validated, row.dialecte, edition = self._validate(candidate, candidate.recognised)
         except RejectedFile as exc:
-            row["motif"] = str(exc)
-            self.report.rejected.append((candidate.relative, str(exc)))
-            self._ledger_rows.append(row)
-            return
+            row.motif = str(exc)
+            self.report.rejected.append((candidate.relative, row.motif))
+            self.batch.ledger.append(row)
+            return None
         except (Exception, pl.exceptions.PanicException) as exc:
             # No single file may fail the step: an error nobody foresaw rejects this file
             # (examined again at the next refresh), its trace goes to the log, the others go on.
             _log.error("unexpected error on %s:\n%s", candidate.relative, traceback.format_exc())
-            row["motif"] = unexpected_reason(exc)
-            self.report.rejected.append((candidate.relative, row["motif"]))  # type: ignore[arg-type]
-            self.report.errors.append((candidate.relative, row["motif"]))  # type: ignore[arg-type]
-            self._ledger_rows.append(row)
-            return
-        row.update(extra)
-        lid = int(row["livraison_id"])  # type: ignore[arg-type]
-        kind = recognised.kind
+            row.motif = unexpected_reason(exc)
+            self.report.rejected.append((candidate.relative, row.motif))
+            self.report.errors.append((candidate.relative, row.motif))
+            self.batch.ledger.append(row)
+            return None
+        if edition is not None:
+            row.periode = edition
+        return validated
+
+    def _stage(self, candidate: _Candidate, row: LedgerRow, validated: Validated) -> None:
+        """Put a read delivery in the batch: its rows, its quarantine, its profile for the gate."""
+        recognised = candidate.recognised
+        assert recognised is not None  # a delivery without a recognised name is rejected
+        lid, kind = row.livraison_id, recognised.kind
         series_key = (kind.name, recognised.landlord)
-        period = str(row["periode"] or "")
-        pending = self._pending_periods[series_key]
+        period = row.periode or ""
+        pending = self.batch.periods[series_key]
         if period in pending or (kind.period != "month" and pending):
             # Compare with a judged delivery, not one the gate may still block: judge the
             # batch first (re-deliveries and yearly files are few, so this flush is rare).
@@ -446,30 +323,28 @@ class FamilyIngestion:
         loaded = validated.loaded.with_columns(pl.lit(lid, pl.Int64).alias("livraison_id"))
         if kind.landlord_in_name:
             loaded = loaded.with_columns(pl.lit(recognised.landlord).alias("code_bailleur"))
-        self._tables[kind.table].append((lid, loaded))
+        self.batch.tables[kind.table].append((lid, loaded))
         if validated.quarantine.height:
-            self._quarantine.append(
+            self.batch.quarantine.append(
                 validated.quarantine.with_columns(
                     pl.lit(lid, pl.Int64).alias("livraison_id"),
                     pl.lit(candidate.relative).alias("fichier"),
                 )
             )
-        row.update(
-            statut="chargee",
-            lignes_lues=validated.rows_read,
-            lignes_chargees=validated.loaded.height,
-            lignes_quarantaine=validated.quarantine.height,
-            colonnes_ignorees=", ".join(validated.ignored_columns) or None,
-            # What was read differently from the file's text (e.g. commune codes given back
-            # their leading zero): never done silently.
-            remarques=" ; ".join(validated.notes) or None,
-        )
-        self._ledger_rows.append(row)
-        series = self._series[series_key]
-        self._pending_periods[series_key].add(period)
-        self._before[lid] = (series_key, period, series.get(period))
+        row.statut = Status.LOADED
+        row.lignes_lues = validated.rows_read
+        row.lignes_chargees = validated.loaded.height
+        row.lignes_quarantaine = validated.quarantine.height
+        row.colonnes_ignorees = ", ".join(validated.ignored_columns) or None
+        # What was read differently from the file's text (e.g. commune codes given back their
+        # leading zero): never done silently.
+        row.remarques = " ; ".join(validated.notes) or None
+        self.batch.ledger.append(row)
+        series = self.ledger.series[series_key]
+        self.batch.periods[series_key].add(period)
+        self.batch.overwrote[lid] = (series_key, period, series.get(period))
         earlier = [p for p in series if p < period]
-        self._profiles.append(
+        self.batch.profiles.append(
             profile(
                 row,
                 validated.quarantine.get_column("regle").to_list(),
@@ -482,7 +357,7 @@ class FamilyIngestion:
         # Monthly series are optimistic: next month's file in the same batch compares with
         # this one before the gate has judged it (only warnings use that comparison).
         series[period] = validated.rows_read
-        self._pending_rows += validated.rows_read
+        self.batch.rows += validated.rows_read
         self.report.loaded += 1
         self.report.rows_read += validated.rows_read
         self.report.rows_loaded += validated.loaded.height
@@ -490,10 +365,12 @@ class FamilyIngestion:
 
     def _validate(
         self, candidate: _Candidate, recognised: Recognised
-    ) -> tuple[Validated, dict[str, object]]:
+    ) -> tuple[Validated, str, str | None]:
+        """Read and validate a delivery: its rows, the dialect it was read in, and its period
+        when the file's contents name it (the SSMSI edition)."""
         raw = read_delivery(candidate.path)
         kind = recognised.kind
-        extra: dict[str, object] = {"__dialect": raw.dialect.describe()}
+        dialect = raw.dialect.describe()
         if kind is SSMSI_KIND:
             edition, schema, columns = ssmsi.detect(raw)
             diffusion = next(c for c in columns if c.column == "diffusion").name.lower()
@@ -513,8 +390,7 @@ class FamilyIngestion:
                 extra_rules=[published_without_count],
             )
             validated.loaded = ssmsi.finish(validated.loaded, edition, schema)
-            extra["periode"] = str(edition)
-            return validated, extra
+            return validated, dialect, str(edition)
         rules: list[Rule] = []
         if kind.name == "incidents" and recognised.period:
             residences = self._stock_residences(recognised.landlord or "", recognised.period[:4])
@@ -533,17 +409,18 @@ class FamilyIngestion:
                     message,
                 )
             )
-        return validate(raw, kind, period=recognised.period, key=self.key, extra_rules=rules), extra
+        validated = validate(raw, kind, period=recognised.period, key=self.key, extra_rules=rules)
+        return validated, dialect, None
 
     def _stock_residences(self, landlord: str, year: str) -> frozenset[str]:
-        """Residences of the landlord's current stock file of that year."""
+        """Residences of the landlord's newest loaded stock file of that year."""
         if (landlord, year) not in self._residences:
             rows = self.con.execute(
-                """
+                f"""
                 WITH current AS (
                     SELECT livraison_id FROM raw.livraisons
                     WHERE type_fichier = 'patrimoine' AND code_bailleur = ? AND periode = ?
-                      AND statut IN ('chargee', 'remplacee')
+                      AND {LOADED}
                     ORDER BY modifie_le DESC, fichier DESC LIMIT 1
                 )
                 SELECT DISTINCT id_residence FROM raw.landlord_patrimoine
@@ -556,57 +433,56 @@ class FamilyIngestion:
 
     # -- writing -------------------------------------------------------------------------
     def flush(self) -> None:
-        """Judge the accumulated deliveries, then write them and their rows in one transaction."""
-        if not self._ledger_rows:
+        """Judge the batch's deliveries, then write them and their rows in one transaction."""
+        batch = self.batch
+        if not batch.ledger:
             return
-        blocked = self.gate.judge(self._profiles)
-        for row in self._ledger_rows:
-            lid = int(row["livraison_id"])  # type: ignore[arg-type]
-            reason = blocked.get(lid)
-            if reason is None:
-                continue
-            if lid in self._derogations:
-                row["motif"] = (
-                    f"acceptée par dérogation ({self._derogations[lid]}) malgré: {reason}"
-                )
-                del blocked[lid]
-                continue
-            self.report.loaded -= 1
-            self.report.rows_loaded -= int(row["lignes_chargees"])  # type: ignore[arg-type]
-            self.report.blocked.append((str(row["fichier"]), reason))
-            row.update(statut="bloquee", motif=reason, lignes_chargees=0)
-            series_key, period, before = self._before[lid]
-            if before is None:
-                self._series[series_key].pop(period, None)
-            else:
-                self._series[series_key][period] = before
+        blocked = self._judge(batch)
         self.con.execute("BEGIN TRANSACTION")
         try:
-            if self._retried:
-                ids = ", ".join(str(i) for i in self._retried)
+            if batch.retried:
+                ids = ", ".join(str(i) for i in batch.retried)
                 self.con.execute(f"DELETE FROM raw.livraisons WHERE livraison_id IN ({ids})")
                 self.con.execute(f"DELETE FROM raw.quarantaine WHERE livraison_id IN ({ids})")
-            ledger = pl.DataFrame(self._ledger_rows, schema=_LEDGER_SCHEMA)
-            self._insert("livraisons", ledger)
-            for table, frames in self._tables.items():
+            self._insert("livraisons", ledger_frame(batch.ledger))
+            for table, frames in batch.tables.items():
                 kept = [frame for lid, frame in frames if lid not in blocked]
                 if kept:
                     self._insert(table, pl.concat(kept, how="diagonal_relaxed"))
-            if self._quarantine:
-                self._insert("quarantaine", pl.concat(self._quarantine, how="diagonal_relaxed"))
+            if batch.quarantine:
+                self._insert("quarantaine", pl.concat(batch.quarantine, how="diagonal_relaxed"))
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        touched_stock = "landlord_patrimoine" in self._tables
-        self._ledger_rows, self._tables, self._quarantine = [], defaultdict(list), []
-        self._profiles, self._retried = [], []
-        self._pending_periods, self._before = defaultdict(set), {}
-        self._derogations = {}
-        self._pending_rows = 0
-        if touched_stock:
+        self.batch = _Batch()
+        if "landlord_patrimoine" in batch.tables:
             update_statuses(self.con)
             self._residences.clear()
+
+    def _judge(self, batch: _Batch) -> dict[int, str]:
+        """The gate's verdict on the batch: blocked deliveries (by ledger id, with the reason)
+        load nothing; an operator's acceptance turns a block into a remark in `motif`."""
+        blocked = self.gate.judge(batch.profiles)
+        for row in batch.ledger:
+            lid = row.livraison_id
+            reason = blocked.get(lid)
+            if reason is None:
+                continue
+            if lid in batch.accepted:
+                row.motif = f"acceptée par dérogation ({batch.accepted[lid]}) malgré: {reason}"
+                del blocked[lid]
+                continue
+            self.report.loaded -= 1
+            self.report.rows_loaded -= row.lignes_chargees
+            self.report.blocked.append((row.fichier, reason))
+            row.statut, row.motif, row.lignes_chargees = Status.BLOCKED, reason, 0
+            series_key, period, before = batch.overwrote[lid]
+            if before is None:
+                self.ledger.series[series_key].pop(period, None)
+            else:
+                self.ledger.series[series_key][period] = before
+        return blocked
 
     def _insert(self, table: str, frame: pl.DataFrame) -> None:
         columns = [r[0] for r in self.con.execute(f"DESCRIBE raw.{table}").fetchall()]
@@ -620,57 +496,9 @@ class FamilyIngestion:
             self.con.unregister("__incoming")
 
 
-_LEDGER_SCHEMA = {
-    "livraison_id": pl.Int64,
-    "famille": pl.String,
-    "type_fichier": pl.String,
-    "code_bailleur": pl.String,
-    "periode": pl.String,
-    "fichier": pl.String,
-    "taille_octets": pl.Int64,
-    "modifie_le": pl.Datetime("us"),
-    "sha256": pl.String,
-    "recue_le": pl.Datetime("us"),
-    "dialecte": pl.String,
-    "lignes_lues": pl.Int64,
-    "lignes_chargees": pl.Int64,
-    "lignes_quarantaine": pl.Int64,
-    "statut": pl.String,
-    "motif": pl.String,
-    "colonnes_ignorees": pl.String,
-    "remplacee_par": pl.Int64,
-    "doublon_de": pl.Int64,
-    "remarques": pl.String,
-}
-
-
-def _content_key(
-    sha: str, kind: str | None, landlord: str | None, period: str | None
-) -> tuple[str, str | None, str | None, str | None]:
-    """What makes two deliveries the same: their bytes and their key. The SSMSI edition is
-    read from the file's header, so its bytes alone identify it."""
-    return (sha, kind, landlord, None if kind == SSMSI_KIND.name else period)
-
-
 def _unrecognised_name(family: str, name: str) -> str:
     hints = [name_hint(k) for k in (*ALL_KINDS, SSMSI_KIND) if k.family == family]
     return f"nom de fichier non reconnu dans {family}/: attendu {' ; '.join(hints)}"
-
-
-_log = logging.getLogger(__name__)
-
-# The reason of a delivery rejected by an error nobody foresaw starts with this: such a
-# delivery is examined again at every refresh (the error may be transient, or fixed since).
-UNEXPECTED = "erreur inattendue"
-
-
-def unexpected_reason(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    first = lines[0][:300] if lines else ""
-    return (
-        f"{UNEXPECTED} en lisant le fichier ({type(exc).__name__}: {first}) ; il sera relu au "
-        "prochain rafraîchissement, le détail est dans le journal du rafraîchissement"
-    )
 
 
 @dataclass(frozen=True)
@@ -726,52 +554,6 @@ def scan_inbox(home: Home, family: str | None = None) -> Inbox:
     return Inbox(deliveries, ignored)
 
 
-def update_statuses(con: duckdb.DuckDBPyConnection) -> None:
-    """Newest delivery per (kind, landlord, period) is current; older ones are superseded."""
-    con.execute(
-        """
-        WITH ranked AS (
-            SELECT livraison_id,
-                   first_value(livraison_id) OVER (
-                       PARTITION BY type_fichier, coalesce(code_bailleur, ''), coalesce(periode, '')
-                       ORDER BY modifie_le DESC, fichier DESC
-                   ) AS courante
-            FROM raw.livraisons
-            WHERE statut IN ('chargee', 'remplacee')
-        )
-        UPDATE raw.livraisons AS l
-        SET statut = CASE WHEN r.courante = l.livraison_id THEN 'chargee' ELSE 'remplacee' END,
-            remplacee_par = CASE WHEN r.courante = l.livraison_id THEN NULL ELSE r.courante END
-        FROM ranked AS r
-        WHERE r.livraison_id = l.livraison_id
-          AND (l.statut IS DISTINCT FROM
-                   CASE WHEN r.courante = l.livraison_id THEN 'chargee' ELSE 'remplacee' END
-               OR l.remplacee_par IS DISTINCT FROM
-                   CASE WHEN r.courante = l.livraison_id THEN NULL ELSE r.courante END)
-        """
-    )
-
-
-MEMORY_ENV = "TRANQUILLITY_DUCKDB_MEMORY"
-DEFAULT_MEMORY = "8GB"
-
-
-def connect(home: Home) -> duckdb.DuckDBPyConnection:
-    """The working warehouse (single writer), with the raw schema in place.
-
-    DuckDB takes 80 % of the machine's memory by default; the cap (TRANQUILLITY_DUCKDB_MEMORY,
-    also applied to dbt through profiles.yml) leaves room for polars and the OS, DuckDB
-    spilling to disk beyond it.
-    """
-    home.ensure()
-    con = duckdb.connect(
-        str(home.warehouse_db),
-        config={"memory_limit": os.environ.get(MEMORY_ENV, DEFAULT_MEMORY)},
-    )
-    ensure_schema(con)
-    return con
-
-
 def ingest_family(
     con: duckdb.DuckDBPyConnection,
     home: Home,
@@ -781,76 +563,6 @@ def ingest_family(
 ) -> FamilyReport:
     """Load every new file of one inbox family; idempotent (already-seen files are skipped)."""
     return FamilyIngestion(con, home, family, key, quality).run()
-
-
-class NotBlocked(ValueError):
-    """`accept` was given a file that is not a blocked delivery waiting for a replacement."""
-
-
-def accept_blocked(
-    con: duckdb.DuckDBPyConnection, fichier: str, motif: str, par: str | None
-) -> str:
-    """Record an operator's decision to load a blocked delivery at the next refresh.
-
-    For a change the suite cannot tell from a broken extract (a landlord selling a third of
-    its stock): the decision names the file and its bytes (sha256), so a different file
-    needs its own, and it stays in `raw.derogations` for audit."""
-    rows = con.execute(
-        "SELECT fichier, sha256 FROM raw.livraisons "
-        "WHERE statut = 'bloquee' AND remplacee_par IS NULL AND (fichier = ? OR fichier LIKE ?)",
-        [fichier, f"%/{fichier}"],
-    ).fetchall()
-    if len(rows) != 1:
-        waiting = [
-            r[0]
-            for r in con.execute(
-                "SELECT fichier FROM raw.livraisons "
-                "WHERE statut = 'bloquee' AND remplacee_par IS NULL ORDER BY fichier"
-            ).fetchall()
-        ]
-        raise NotBlocked(
-            f"{fichier}: not a blocked delivery waiting for a replacement"
-            + (f" (blocked: {', '.join(waiting)})" if waiting else " (none is blocked)")
-        )
-    found, sha = rows[0]
-    con.execute(
-        "INSERT INTO raw.derogations VALUES (?, ?, ?, ?, ?)",
-        [found, sha, motif, par, datetime.now(UTC).replace(tzinfo=None)],
-    )
-    return str(found)
-
-
-def resolve_blocked(con: duckdb.DuckDBPyConnection) -> None:
-    """A blocked delivery stops blocking once a newer delivery for its key is loaded."""
-    con.execute(
-        """
-        UPDATE raw.livraisons AS b
-        SET remplacee_par = (
-            SELECT l.livraison_id FROM raw.livraisons AS l
-            WHERE l.statut IN ('chargee', 'remplacee')
-              AND l.type_fichier = b.type_fichier
-              AND coalesce(l.code_bailleur, '') = coalesce(b.code_bailleur, '')
-              AND coalesce(l.periode, '') = coalesce(b.periode, '')
-              AND (l.modifie_le > b.modifie_le
-                   OR (l.modifie_le = b.modifie_le AND l.fichier > b.fichier))
-            ORDER BY l.modifie_le DESC, l.fichier DESC LIMIT 1
-        )
-        WHERE b.statut = 'bloquee' AND b.remplacee_par IS NULL
-        """
-    )
-
-
-def waiting_blocked(con: duckdb.DuckDBPyConnection, family: str) -> list[tuple[int, str, str]]:
-    """Blocked deliveries of a family not yet replaced: each blocks publication."""
-    return [
-        (int(lid), str(f), str(m))
-        for lid, f, m in con.execute(
-            "SELECT livraison_id, fichier, motif FROM raw.livraisons "
-            "WHERE famille = ? AND statut = 'bloquee' AND remplacee_par IS NULL "
-            "ORDER BY modifie_le, fichier",
-            [family],
-        ).fetchall()
-    ]
 
 
 def _files_outcome(
@@ -893,29 +605,3 @@ def _errors_outcome(report: FamilyReport) -> CheckOutcome:
         message="a delivery an unexpected error stopped is rejected, examined again at the "
         "next refresh; the trace is in the refresh log",
     )
-
-
-def ledger_summary(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
-    """Per family: deliveries by status and rows, over the whole ledger."""
-    cursor = con.execute(
-        """
-        SELECT famille,
-               count(*) AS livraisons,
-               count(*) FILTER (WHERE statut = 'chargee') AS courantes,
-               count(*) FILTER (WHERE statut = 'remplacee') AS remplacees,
-               count(*) FILTER (WHERE statut = 'doublon') AS doublons,
-               count(*) FILTER (WHERE statut = 'rejetee') AS rejetees,
-               count(*) FILTER (WHERE statut = 'bloquee' AND remplacee_par IS NULL)
-                   AS bloquees,
-               coalesce(sum(lignes_lues), 0) AS lignes_lues,
-               coalesce(sum(lignes_chargees), 0) AS lignes_chargees,
-               coalesce(sum(lignes_quarantaine), 0) AS lignes_quarantaine
-        FROM raw.livraisons GROUP BY famille ORDER BY famille
-        """
-    )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def dumps_report(reports: list[FamilyReport]) -> str:
-    return json.dumps([r.__dict__ for r in reports], ensure_ascii=False, default=str)

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import polars as pl
 
-KEY_ENV = "TRANQUILLITY_PSEUDO_KEY"
 KEY_FILENAME = "pseudonymisation.key"
 
 
-def load_key(secrets_dir: Path) -> bytes:
-    """The key from `TRANQUILLITY_PSEUDO_KEY`, else from the key file (created once, 0600)."""
-    value = os.environ.get(KEY_ENV)
+def load_key(secrets_dir: Path, value: str | None = None) -> bytes:
+    """The key given (`TRANQUILLITY_PSEUDO_KEY`, through the warehouse resource), else the key
+    file's (created once, mode 0600)."""
     if value:
         return value.encode("utf-8")
     path = secrets_dir / KEY_FILENAME

@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from pipelines.audit import CheckOutcome
+from pipelines.ingest.ledger import LedgerRow
 from pipelines.quality.runner import ExpectationResult, QualityRun, new_results
 from pipelines.quality.suites import suite
 
@@ -69,11 +70,9 @@ class Previous:
     previous_period: int | None  # latest delivery of the series for an earlier period
 
 
-def profile(
-    ledger_row: dict[str, Any], regles: Iterable[str], previous: Previous
-) -> dict[str, Any]:
+def profile(row: LedgerRow, regles: Iterable[str], previous: Previous) -> dict[str, Any]:
     """The profile of one validated delivery (ledger counts + rule shares + comparisons)."""
-    read = int(ledger_row["lignes_lues"])
+    read = row.lignes_lues
     counts = Counter(regles)
 
     def share(n: int) -> float:
@@ -82,17 +81,20 @@ def profile(
     def ratio(before: int | None) -> float | None:
         return read / before if before else None
 
-    ignored = ledger_row.get("colonnes_ignorees")
+    ignored = row.colonnes_ignorees
     return {
-        **{k: ledger_row[k] for k in ("livraison_id", "fichier", "famille", "type_fichier")},
-        "code_bailleur": ledger_row["code_bailleur"],
-        "periode": ledger_row["periode"],
+        "livraison_id": row.livraison_id,
+        "fichier": row.fichier,
+        "famille": row.famille,
+        "type_fichier": row.type_fichier,
+        "code_bailleur": row.code_bailleur,
+        "periode": row.periode,
         "lignes_lues": read,
-        "lignes_chargees": int(ledger_row["lignes_chargees"]),
-        "lignes_quarantaine": int(ledger_row["lignes_quarantaine"]),
-        "part_quarantaine": share(int(ledger_row["lignes_quarantaine"])),
+        "lignes_chargees": row.lignes_chargees,
+        "lignes_quarantaine": row.lignes_quarantaine,
+        "part_quarantaine": share(row.lignes_quarantaine),
         **{name: share(sum(counts[code] for code in codes)) for name, codes in RULE_SHARES.items()},
-        "n_colonnes_ignorees": len(str(ignored).split(", ")) if ignored else 0,
+        "n_colonnes_ignorees": len(ignored.split(", ")) if ignored else 0,
         "lignes_livraison_remplacee": previous.same_key,
         "ratio_livraison_remplacee": ratio(previous.same_key),
         "lignes_periode_precedente": previous.previous_period,

@@ -3,8 +3,9 @@
 GX 1.x validates pandas frames only (no polars, no usable DuckDB SQL path), so frames are
 converted at the boundary, column-limited, and large tables are validated in hash partitions
 (`partition_by`) to bound memory while keeping uniqueness exact. One ephemeral GX context is
-kept per Dagster run (the refresh job runs in one process), so the Data Docs written under
-`<home>/data_docs/<run_id>/` show every validation of the run on one index page.
+kept per Dagster run (`QualityRun`, owned by the run's `QualityResource`), so the Data Docs
+written under `<home>/data_docs/<run_id>/` at the end of the run show every validation of the
+run on one index page.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from pipelines.audit import CheckOutcome
 from pipelines.quality.suites import Dataset, Expectation, Suite, gx_class_name
 
 EXAMPLES = 5
-# History of Data Docs folders kept next to the current run's.
-KEEP_DOCS_ENV = "TRANQUILLITY_KEEP_DATA_DOCS"
-DEFAULT_KEEP_DOCS = 20
 
 
 @dataclass
@@ -210,30 +208,3 @@ def new_results(
         e.id: ExpectationResult(suite.name, dataset.name, e, cible, keep_all=keep_all)
         for e in dataset.expectations
     }
-
-
-_RUNS: dict[tuple[str, str], QualityRun] = {}
-
-
-def quality_run(docs_root: Path, run_id: str) -> QualityRun:
-    """The run's GX context, shared by every step of the run (in-process executor)."""
-    key = (str(docs_root), run_id)
-    if key not in _RUNS:
-        _RUNS.clear()  # one run at a time per process: drop the previous run's context
-        _prune(docs_root)
-        _RUNS[key] = QualityRun(docs_root / run_id)
-    return _RUNS[key]
-
-
-def _prune(docs_root: Path) -> None:
-    """Keep the newest Data Docs folders only (they are rebuilt for every run)."""
-    import shutil
-
-    keep = int(os.environ.get(KEEP_DOCS_ENV, DEFAULT_KEEP_DOCS))
-    if not docs_root.exists():
-        return
-    folders = sorted(
-        (p for p in docs_root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime
-    )
-    for old in folders[: max(0, len(folders) - keep + 1)]:
-        shutil.rmtree(old, ignore_errors=True)

@@ -35,7 +35,7 @@ _STRING_COLUMNS = (
 
 def load_communes() -> pl.DataFrame:
     """Return one row per current commune; codes stay strings (leading zeros, Corsica 2A/2B)."""
-    schema = {c: pl.String for c in _STRING_COLUMNS}
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {c: pl.String for c in _STRING_COLUMNS}
     schema.update({"population": pl.Int64, "logements": pl.Int64, "appartements": pl.Int64})
     df = pl.read_csv(COMMUNES_PATH, schema_overrides=schema)
     return df.with_columns(pl.col(pl.String).fill_null("")).select(COLUMNS)
