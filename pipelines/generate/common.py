@@ -129,6 +129,15 @@ def as_list(values: np.ndarray) -> list[object]:
     return values.tolist()
 
 
+# A None that numpy's type stubs accept in np.where (same object-dtype result as a bare None).
+_NULL = np.array(None, dtype=object)
+
+
+def values_or_null(given: np.ndarray, values: np.ndarray) -> list[object]:
+    """``values`` where ``given`` holds, None elsewhere: an optional column, nulls in polars."""
+    return as_list(np.where(given, values, _NULL))
+
+
 def contract_columns(kind_name: str) -> list[str]:
     """The columns of a delivery kind, in the contract's order (pipelines.ingest.specs).
 

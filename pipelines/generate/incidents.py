@@ -31,6 +31,7 @@ from pipelines.generate.common import (
     month_end,
     next_month,
     rng_for,
+    values_or_null,
 )
 from pipelines.generate.landlords import Landlord, active_mask, dwellings, write_stock
 from pipelines.generate.names import COMMENT_SECOND_LINES, COMMENTS
@@ -214,7 +215,9 @@ PROFILES: dict[str, CategoryProfile] = {
         tenant_named=False,
     ),
 }
-if set(PROFILES) != set(CATEGORIES) or any(set(p.places) != set(LIEUX) for p in PROFILES.values()):
+if set(PROFILES) != set(CATEGORIES) or any(
+    set(profile.places) != set(LIEUX) for profile in PROFILES.values()
+):
     raise AssertionError("incident profiles must cover the nomenclature and every lieu")
 
 # The profiles as arrays, one row per category in the nomenclature's order: draws are made per
@@ -416,10 +419,8 @@ def incidents_month(
             ),
             "plainte_deposee": complaint,
             "cout_euros": pl.Series(np.where(has_cost, cost, np.nan)).fill_nan(None),
-            "id_locataire": pl.Series(as_list(np.where(has_tenant, tenant, None)), dtype=pl.String),
-            "commentaire": pl.Series(
-                as_list(np.where(has_comment, comment, None)), dtype=pl.String
-            ),
+            "id_locataire": pl.Series(values_or_null(has_tenant, tenant), dtype=pl.String),
+            "commentaire": pl.Series(values_or_null(has_comment, comment), dtype=pl.String),
         }
     )
     return in_contract_order(incidents, "incidents")
