@@ -21,7 +21,7 @@ import re
 import polars as pl
 import pytest
 
-from pipelines.generate import FAMILIES, generate, parse_months
+from pipelines.generate import FAMILIES, generate
 from pipelines.ingest.specs import CATEGORIES
 
 
@@ -373,12 +373,29 @@ def test_epci_file_as_insee_publishes_it() -> None:
         assert "ZZZZZZZZZ" not in epci_composition(scale, select_communes(scale))["EPCI"]
 
 
-def test_parse_months() -> None:
-    import datetime as dt
+def test_month_range_option() -> None:
+    """The months are parsed by the project command, the one home of its options."""
+    from click.testing import CliRunner
 
-    assert parse_months("2024-01:2025-12") == (dt.date(2024, 1, 1), dt.date(2025, 12, 1))
-    with pytest.raises(ValueError):
-        parse_months("2025-03:2025-01")
+    from pipelines.cli import main
+
+    result = CliRunner().invoke(main, ["generate", "--months", "2025-03:2025-01", "--out", "x"])
+    assert result.exit_code == 2
+    assert "the last month is before the first" in result.output
+
+
+def test_module_entry_point_is_the_project_command() -> None:
+    """`python -m pipelines.generate` runs `tranquillity generate`, not a second CLI."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.generate", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.startswith("Usage: tranquillity generate [OPTIONS]")
 
 
 @pytest.mark.slow

@@ -7,6 +7,9 @@ dialects and with their real warts, at three sizes: ``tiny`` (tests, seconds), `
 five years, streamed to disk landlord by landlord and month by month).
 
 The same (scale, seed, months) always gives byte-identical files with the same mtimes.
+Reading order for a newcomer: ``territory`` (the shared world), ``landlords`` and
+``incidents`` (the landlord family), ``police``, ``allocations``, then ``writers`` (how each
+partner's tool writes a file). The command is ``tranquillity generate`` (pipelines/cli.py).
 """
 
 from __future__ import annotations
@@ -16,55 +19,55 @@ import multiprocessing
 import os
 import pathlib
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
-from . import writers as w
-from .allocations import write_allocations, write_thresholds
-from .common import SCALES, month_range, rng_for
-from .incidents import Warts, write_landlord
-from .landlords import write_reference
-from .police import write_events, write_ssmsi
-from .territory import Territory, build_territory, epci_composition
+from pipelines.generate.allocations import write_allocations, write_thresholds
+from pipelines.generate.common import SCALES, in_contract_order, month_range, rng_for
+from pipelines.generate.incidents import Warts, write_landlord
+from pipelines.generate.landlords import write_reference
+from pipelines.generate.police import write_events, write_ssmsi
+from pipelines.generate.territory import Territory, build_territory, epci_composition
+from pipelines.generate.writers import REFERENCE, set_mtime, write_table
+from pipelines.settings import FAMILIES
 
-FAMILIES = ("reference", "landlord", "police", "allocations")
+__all__ = ["FAMILIES", "SCALES", "generate"]
 
-__all__ = ["FAMILIES", "SCALES", "generate", "parse_months"]
-
-
-def parse_months(text: str) -> tuple[dt.date, dt.date]:
-    """Parse ``YYYY-MM:YYYY-MM`` into (first day of first month, first day of last month)."""
-    a, b = text.split(":")
-    first = dt.date(int(a[:4]), int(a[5:7]), 1)
-    last = dt.date(int(b[:4]), int(b[5:7]), 1)
-    if last < first:
-        raise ValueError(f"empty month range: {text}")
-    return first, last
+# Above this many landlords, landlord files are written in worker processes.
+PARALLEL_FROM_LANDLORDS = 20
+MAX_WORKERS = 4
 
 
-def _warts(terr: Territory) -> Warts:
-    months = terr.months
-    if terr.scale.name == "tiny":
+def _warts(territory: Territory) -> Warts:
+    """Which landlord-months get bad rows or a corrected re-delivery.
+
+    Tiny gets a fixed set so that tests can assert each case; larger scales draw a few at random.
+    Keys are (landlord number, month number).
+    """
+    months = territory.months
+    if territory.scale.name == "tiny":
         fixed: dict[tuple[int, int], list[str]] = {}
         if len(months) >= 2:
             fixed[(0, 1)] = ["gravite", "cloture_avant"]
             fixed[(1, 1)] = ["doublon"]
         fixed[(1, 0)] = ["hors_mois"]
-        return Warts(False, fixed, {(0, len(months) - 1)})
-    rng = rng_for(terr.seed, "corrige")
-    n_ll = len(terr.landlords)
-    corrige = {(int(rng.integers(n_ll)), int(rng.integers(len(months)))) for _ in range(3)}
-    return Warts(True, {}, corrige)
+        return Warts(random=False, fixed=fixed, corrected={(0, len(months) - 1)})
+    rng = rng_for(territory.seed, "corrige")
+    n_landlords = len(territory.landlords)
+    corrected = {(int(rng.integers(n_landlords)), int(rng.integers(len(months)))) for _ in range(3)}
+    return Warts(random=True, fixed={}, corrected=corrected)
 
 
-def _write_geo_reference(out: pathlib.Path, terr: Territory, when: dt.datetime) -> tuple[int, int]:
+def _write_geo_reference(
+    out: pathlib.Path, territory: Territory, when: dt.datetime
+) -> tuple[int, int]:
     """INSEE EPCI composition for the first year, and the 2024 QPV list."""
-    epci = epci_composition(terr.scale, terr.communes)
-    p1 = out / "reference" / f"epci_{terr.months[0].year}.csv"
-    rows = w.write_table(epci, p1, w.REFERENCE)
-    p2 = out / "reference" / "qpv_2024.csv"
-    rows += w.write_table(terr.qpv, p2, w.REFERENCE)
-    for p in (p1, p2):
-        w.set_mtime(p, when)
+    epci = epci_composition(territory.scale, territory.communes)
+    epci_path = out / "reference" / f"epci_{territory.months[0].year}.csv"
+    rows = write_table(in_contract_order(epci, "epci"), epci_path, REFERENCE)
+    qpv_path = out / "reference" / "qpv_2024.csv"
+    rows += write_table(in_contract_order(territory.qpv, "qpv"), qpv_path, REFERENCE)
+    for path in (epci_path, qpv_path):
+        set_mtime(path, when)
     return 2, rows
 
 
@@ -81,71 +84,94 @@ def generate(
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose among {', '.join(SCALES)}")
-    sc = SCALES[scale]
-    first, last = months or sc.default_months
+    params = SCALES[scale]
+    first, last = months or params.default_months
     month_list = month_range(first, last)
     out = pathlib.Path(out)
-    for fam in FAMILIES:
-        (out / fam).mkdir(parents=True, exist_ok=True)
-    say = progress or (lambda _msg: None)
-    counts = {f"{fam}_{k}": 0 for fam in FAMILIES for k in ("files", "rows")}
+    for family in FAMILIES:
+        (out / family).mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda _message: None)
+    counts = {f"{family}_{what}": 0 for family in FAMILIES for what in ("files", "rows")}
 
-    def add(fam: str, files: int, rows: int) -> None:
-        counts[f"{fam}_files"] += files
-        counts[f"{fam}_rows"] += rows
+    def add(family: str, files: int, rows: int) -> None:
+        counts[f"{family}_files"] += files
+        counts[f"{family}_rows"] += rows
 
     say(f"territory ({scale}, seed {seed}, {first:%Y-%m}..{last:%Y-%m})")
-    terr = build_territory(sc, seed, month_list)
-    ref_time = dt.datetime(first.year, first.month, 1, 7, 0) - dt.timedelta(days=10)
+    territory = build_territory(params, seed, month_list)
+    # Reference files arrive before the first month's deliveries.
+    reference_time = dt.datetime(first.year, first.month, 1, 7, 0) - dt.timedelta(days=10)
     say(
-        f"{terr.communes.height} communes, {terr.qpv['code_qpv'].n_unique()} QPV, "
-        f"{terr.residences.height} residences, {int(terr.residences['n_dw'].sum())} dwellings, "
-        f"{len(terr.landlords)} landlords"
+        f"{territory.communes.height} communes, {territory.qpv['code_qpv'].n_unique()} QPV, "
+        f"{territory.residences.height} residences, "
+        f"{int(territory.residences['n_dw'].sum())} dwellings, "
+        f"{len(territory.landlords)} landlords"
     )
-    add("reference", *_write_geo_reference(out, terr, ref_time))
-    add("reference", *write_reference(out, terr.landlords, ref_time))
+    add("reference", *_write_geo_reference(out, territory, reference_time))
+    add("reference", *write_reference(out, territory.landlords, reference_time))
 
-    warts = _warts(terr)
-    parts = terr.residences.partition_by("landlord", as_dict=True, maintain_order=True)
-    n_ll = len(terr.landlords)
-    workers = min(4, os.cpu_count() or 1) if n_ll > 20 else 1
+    warts = _warts(territory)
+    residences_by_landlord = territory.residences.partition_by(
+        "landlord", as_dict=True, maintain_order=True
+    )
+    n_landlords = len(territory.landlords)
+    workers = min(MAX_WORKERS, os.cpu_count() or 1) if n_landlords > PARALLEL_FROM_LANDLORDS else 1
     pool = None
-    futures = []
+    futures: list[Future[dict[str, int]]] = []
     if workers > 1:
         # Landlords are independent (each has its own seeded streams): write them in worker
         # processes while this one writes the police and allocation families. "spawn" rather
         # than fork: forking a process whose polars thread pool is running may deadlock.
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        for ll in terr.landlords.items:
-            args = (out, seed, ll, parts[(ll.idx,)], month_list, warts, sc.incident_boost)
+        for landlord in territory.landlords.items:
+            args = (
+                out,
+                seed,
+                landlord,
+                residences_by_landlord[(landlord.number,)],
+                month_list,
+                warts,
+                params.incident_boost,
+            )
             futures.append(pool.submit(write_landlord, *args))
     else:
-        for ll in terr.landlords.items:
-            c = write_landlord(
-                out, seed, ll, parts[(ll.idx,)], month_list, warts, sc.incident_boost
+        for landlord in territory.landlords.items:
+            written = write_landlord(
+                out,
+                seed,
+                landlord,
+                residences_by_landlord[(landlord.number,)],
+                month_list,
+                warts,
+                params.incident_boost,
             )
-            add("landlord", c["files"], c["rows"])
-    del parts
+            add("landlord", written["files"], written["rows"])
+    del residences_by_landlord
 
     try:
         say("police: SSMSI base")
-        c = write_ssmsi(out, seed, terr.communes, terr.residences, month_list, say)
-        add("police", c["files"], c["rows"])
+        written = write_ssmsi(out, seed, territory.communes, territory.residences, month_list, say)
+        add("police", written["files"], written["rows"])
         say("police: events")
-        c = write_events(out, seed, terr.residences, month_list, sc.incident_boost)
-        add("police", c["files"], c["rows"])
+        written = write_events(out, seed, territory.residences, month_list, params.incident_boost)
+        add("police", written["files"], written["rows"])
 
         say("allocations")
-        c, years = write_allocations(out, seed, terr.residences, month_list, sc.allocation_boost)
-        add("allocations", c["files"], c["rows"])
-        years |= {m.year for m in month_list}
-        add("reference", *write_thresholds(out, seed, terr.residences, years, ref_time))
+        written, years = write_allocations(
+            out, seed, territory.residences, month_list, params.allocation_boost
+        )
+        add("allocations", written["files"], written["rows"])
+        years |= {month.year for month in month_list}
+        add(
+            "reference",
+            *write_thresholds(out, seed, territory.residences, years, reference_time),
+        )
         if pool is not None:
-            for i, fut in enumerate(futures):
-                c = fut.result()
-                add("landlord", c["files"], c["rows"])
-                if (i + 1) % 50 == 0 or i == n_ll - 1:
-                    say(f"landlords written: {i + 1}/{n_ll}")
+            for done, future in enumerate(futures, start=1):
+                written = future.result()
+                add("landlord", written["files"], written["rows"])
+                if done % 50 == 0 or done == n_landlords:
+                    say(f"landlords written: {done}/{n_landlords}")
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -1,37 +1,15 @@
-"""``python -m pipelines.generate --scale tiny --seed 1 --out DIR [--months YYYY-MM:YYYY-MM]``.
+"""``python -m pipelines.generate [OPTIONS]``: the same command as ``tranquillity generate``.
 
-A thin entry point for debugging the generator without the project CLI.
+Why it exists: running the generator as a module is handy while debugging it. It is the
+project command itself, so options, defaults and messages have one home (pipelines/cli.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import pathlib
 import sys
-import time
 
-from . import SCALES, generate, parse_months
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.generate")
-    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", type=pathlib.Path, required=True)
-    parser.add_argument("--months", type=parse_months, default=None)
-    args = parser.parse_args(argv)
-    t0 = time.time()
-    counts = generate(
-        args.scale,
-        args.seed,
-        args.out,
-        args.months,
-        progress=lambda m: print(f"{time.time() - t0:7.1f}s {m}", file=sys.stderr, flush=True),
-    )
-    for k, v in counts.items():
-        print(f"{k}\t{v}")
-    return 0
-
+from pipelines.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Usage and errors name the project command: it is the one documented.
+    main(["generate", *sys.argv[1:]], prog_name="tranquillity")

@@ -12,6 +12,9 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
+
+from pipelines.ingest.specs import ALL_KINDS
 
 
 @dataclass(frozen=True)
@@ -32,37 +35,37 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale(
-        "tiny",
-        (dt.date(2025, 1, 1), dt.date(2025, 3, 1)),
-        None,
+        name="tiny",
+        default_months=(dt.date(2025, 1, 1), dt.date(2025, 3, 1)),
+        departements=None,
         # Nice, Saint-Laurent-du-Var, Cagnes-sur-Mer (Métropole Nice Côte d'Azur),
         # Antibes, Vallauris (CA Sophia Antipolis), and two villages without social housing
         # (Saint-Étienne-de-Tinée, Conségudes) whose SSMSI rows are masked.
-        ("06088", "06123", "06027", "06004", "06155", "06120", "06047"),
-        2,
-        600,  # a few hundred dwellings: tests stay fast
-        False,
-        1,
-        12.0,
-        12.0,
+        communes=("06088", "06123", "06027", "06004", "06155", "06120", "06047"),
+        n_landlords=2,
+        social_total=600,  # a few hundred dwellings: tests stay fast
+        warts=False,
+        max_qpv_per_commune=1,
+        incident_boost=12.0,
+        allocation_boost=12.0,
     ),
     "small": Scale(
-        "small",
-        (dt.date(2024, 1, 1), dt.date(2025, 12, 1)),
-        ("06", "13"),
-        None,
-        10,
-        None,
-        True,
+        name="small",
+        default_months=(dt.date(2024, 1, 1), dt.date(2025, 12, 1)),
+        departements=("06", "13"),
+        communes=None,
+        n_landlords=10,
+        social_total=None,
+        warts=True,
     ),
     "national": Scale(
-        "national",
-        (dt.date(2021, 1, 1), dt.date(2025, 12, 1)),
-        None,
-        None,
-        500,
-        5_400_000,
-        True,
+        name="national",
+        default_months=(dt.date(2021, 1, 1), dt.date(2025, 12, 1)),
+        departements=None,
+        communes=None,
+        n_landlords=500,
+        social_total=5_400_000,
+        warts=True,
     ),
 }
 
@@ -70,10 +73,15 @@ SCALES: dict[str, Scale] = {
 # stock of sub-national scales consistently with the national one.
 NATIONAL_SOCIAL = 5_400_000
 
+# The law against drug trafficking (13 June 2025): prefects may order a lease terminated and
+# ban dealers from appearing near an estate. Both police events and landlord procedures change
+# after it, so both families read the date from here.
+DRUG_TRAFFICKING_LAW = dt.date(2025, 6, 13)
+
 
 def key(*parts: object) -> int:
     """Stable 32-bit integer for a string/int key part (crc32 is stable across runs)."""
-    return zlib.crc32("|".join(str(p) for p in parts).encode("utf-8"))
+    return zlib.crc32("|".join(str(part) for part in parts).encode("utf-8"))
 
 
 def rng_for(seed: int, *parts: object) -> np.random.Generator:
@@ -83,33 +91,65 @@ def rng_for(seed: int, *parts: object) -> np.random.Generator:
 
 def month_range(first: dt.date, last: dt.date) -> list[dt.date]:
     """First days of every month from ``first`` to ``last`` inclusive."""
-    out = []
-    y, m = first.year, first.month
-    while (y, m) <= (last.year, last.month):
-        out.append(dt.date(y, m, 1))
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+    months = []
+    month = dt.date(first.year, first.month, 1)
+    while month <= last:
+        months.append(month)
+        month = next_month(month)
+    return months
 
 
-def next_month(d: dt.date) -> dt.date:
-    return dt.date(d.year + 1, 1, 1) if d.month == 12 else dt.date(d.year, d.month + 1, 1)
+def next_month(day: dt.date) -> dt.date:
+    """First day of the month after ``day``'s."""
+    return dt.date(day.year + 1, 1, 1) if day.month == 12 else dt.date(day.year, day.month + 1, 1)
 
 
-def days_in_month(d: dt.date) -> int:
-    return (next_month(d) - d).days
+def month_end(month: dt.date) -> dt.date:
+    """Last day of ``month``: deliveries are dated from the end of the period they cover."""
+    return next_month(month) - dt.timedelta(days=1)
+
+
+def days_in_month(month: dt.date) -> int:
+    return (next_month(month) - month).days
 
 
 def delivery_time(period_end: dt.date, days_after: int, minutes: int = 0) -> dt.datetime:
-    """Deterministic delivery timestamp a few days after the end of a delivery's period."""
+    """Deterministic delivery timestamp a few days after the end of a delivery's period.
+
+    The ingestion orders deliveries by modification time: fixed times keep runs reproducible,
+    and ``minutes`` (a landlord's number) keeps same-day deliveries in a stable order.
+    """
     return dt.datetime(period_end.year, period_end.month, period_end.day, 8, 0) + dt.timedelta(
         days=days_after, minutes=minutes
     )
 
 
-def epoch_days(d: dt.date) -> int:
-    return (d - dt.date(1970, 1, 1)).days
-
-
-def as_list(arr: object) -> list:
+def as_list(values: np.ndarray) -> list[object]:
     """numpy (object) array -> Python list, so polars builds String columns with nulls."""
-    return arr.tolist() if hasattr(arr, "tolist") else list(arr)  # type: ignore[union-attr]
+    return values.tolist()
+
+
+# A None that numpy's type stubs accept in np.where (same object-dtype result as a bare None).
+_NULL = np.array(None, dtype=object)
+
+
+def values_or_null(given: np.ndarray, values: np.ndarray) -> list[object]:
+    """``values`` where ``given`` holds, None elsewhere: an optional column, nulls in polars."""
+    return as_list(np.where(given, values, _NULL))
+
+
+def contract_columns(kind_name: str) -> list[str]:
+    """The columns of a delivery kind, in the contract's order (pipelines.ingest.specs).
+
+    Every generated frame is selected through this, so the files carry exactly the columns the
+    ingestion expects and the contract stays their one home.
+    """
+    for kind in ALL_KINDS:
+        if kind.name == kind_name:
+            return [column.name for column in kind.columns]
+    raise KeyError(f"no delivery kind {kind_name!r} in pipelines.ingest.specs")
+
+
+def in_contract_order(frame: pl.DataFrame, kind_name: str) -> pl.DataFrame:
+    """``frame`` with exactly the columns of ``kind_name``, in the contract's order."""
+    return frame.select(contract_columns(kind_name))

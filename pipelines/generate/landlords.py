@@ -16,35 +16,83 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from . import writers as w
-from .common import Scale, delivery_time, rng_for
-from .names import (
-    CATEGORIES,
-    ESH_SUFFIX,
-    ESH_SYLLABLES_A,
-    ESH_SYLLABLES_B,
-    SOURCE_LABELS,
+from pipelines.generate.common import Scale, delivery_time, in_contract_order, rng_for
+from pipelines.generate.names import ESH_SUFFIX, ESH_SYLLABLES_A, ESH_SYLLABLES_B, SOURCE_LABELS
+from pipelines.generate.writers import (
+    COMMA_BOM,
+    COMMA_UTF8_NA_UPPER,
+    EXCEL_CP1252,
+    REFERENCE,
+    SEMICOLON_BOM_NA,
+    SEMICOLON_UTF8_FR,
+    XLSX,
+    XLSX_TEXT_DATES,
+    Dialect,
+    set_mtime,
+    write_table,
 )
+from pipelines.ingest.specs import CATEGORIES, LANDLORD_KINDS
 
-KINDS = ("patrimoine", "incidents", "procedures")
-FINAN_CODES = np.array(["10", "11", "12", "13", "14", "15", "17", "49", "50", "51", "52", "55"])
-FINAN_P = np.array([0.05, 0.05, 0.08, 0.08, 0.05, 0.03, 0.02, 0.04, 0.30, 0.12, 0.10, 0.08])
+LANDLORD_KIND_NAMES = tuple(kind.name for kind in LANDLORD_KINDS)
+
+# Financing codes of the RPLS stock survey (FINAN) and their share of the stock: not part of
+# the contract (free text for the ingestion), only realistic values.
+FINAN_SHARES = {
+    "10": 0.05,
+    "11": 0.05,
+    "12": 0.08,
+    "13": 0.08,
+    "14": 0.05,
+    "15": 0.03,
+    "17": 0.02,
+    "49": 0.04,
+    "50": 0.30,
+    "51": 0.12,
+    "52": 0.10,
+    "55": 0.08,
+}
+FINAN_CODES = np.array(list(FINAN_SHARES))
+FINAN_P = np.array(list(FINAN_SHARES.values()))
 FINAN_P = FINAN_P / FINAN_P.sum()
-STATUTS = np.array(["occupe", "vacant", "vacant_insecurite", "vacant_technique"])
+
+# How a landlord's information system numbers things. Each landlord draws one of each; the
+# position in these tuples is what is drawn, so their order is part of the seeded output.
+# Incident codes: "DEG-01" (category prefix), "A10" (a letter per category), "3011" (numeric
+# blocks per category), "degr_1" (category stem).
+CODE_SCHEMES = ("prefix", "letter", "numeric", "stem")
+# Residence ids: "R00012", "GR-0012", "000012" (digits with leading zeros: must stay text),
+# "13_0012" (département + number).
+RESIDENCE_ID_STYLES = ("R", "GR", "digits", "departement")
+# Incident ids: "INC2025-000012", "100012", "HAB/25/00012".
+INCIDENT_ID_STYLES = ("INC", "number", "code_year")
+
+# Three-letter prefix of each category in the "prefix" code scheme.
+CATEGORY_PREFIXES = {
+    "degradation": "DEG",
+    "occupation_hall": "OCC",
+    "trouble_voisinage": "TRV",
+    "agression_personnel": "AGR",
+    "trafic_stupefiants": "TRA",
+    "incendie": "INC",
+    "depot_sauvage": "DEP",
+    "autre": "AUT",
+}
+if set(CATEGORY_PREFIXES) != set(CATEGORIES):
+    raise AssertionError("every category of the nomenclature needs a code prefix")
 
 
 def _siren(rng: np.random.Generator) -> str:
     """Fake 9-digit SIREN passing the Luhn check (like real ones), not a real company."""
-    digits = [int(x) for x in rng.integers(0, 10, size=8)]
+    digits = [int(digit) for digit in rng.integers(0, 10, size=8)]
     digits[0] = int(rng.integers(2, 8))
     for check in range(10):
-        cand = [*digits, check]
+        candidate = [*digits, check]
         total = 0
-        for pos, d in enumerate(reversed(cand)):
-            d2 = d * 2 if pos % 2 else d
-            total += d2 - 9 if d2 > 9 else d2
+        for position, digit in enumerate(reversed(candidate)):
+            doubled = digit * 2 if position % 2 else digit
+            total += doubled - 9 if doubled > 9 else doubled
         if total % 10 == 0:
-            return "".join(map(str, cand))
+            return "".join(map(str, candidate))
     raise AssertionError("unreachable")
 
 
@@ -52,19 +100,21 @@ def _siren(rng: np.random.Generator) -> str:
 class Landlord:
     """One social landlord and how it exports its data."""
 
-    idx: int
-    code: str
+    number: int  # position in the catalogue: orders files and keys the warts
+    code: str  # names its files (code_bailleur)
     nom: str
     siren: str
-    kind: str  # oph, oph_ville, esh, national
-    deps: list[str]
-    weight: float
-    city: str = ""
-    scheme: int = 0
-    res_style: int = 0
-    inc_style: int = 0
-    intensity: float = 1.0
-    dialects: dict[str, w.Dialect] = field(default_factory=dict)
+    # "oph" (départemental office), "oph_ville" (city office), "esh" (regional company),
+    # "national" (national group)
+    organisation: str
+    departements: list[str]
+    weight: float  # share of the residences of its départements it is given
+    city: str = ""  # oph_ville: its commune
+    code_scheme: str = CODE_SCHEMES[0]
+    residence_id_style: str = RESIDENCE_ID_STYLES[0]
+    incident_id_style: str = INCIDENT_ID_STYLES[0]
+    intensity: float = 1.0  # how much it records: some landlords report more than others
+    dialects: dict[str, Dialect] = field(default_factory=dict)  # per landlord delivery kind
     codes: pl.DataFrame | None = None  # code_source, libelle_source, categorie, weight
 
 
@@ -80,56 +130,48 @@ class Landlords:
         residences = residences.sort("res_uid").with_columns(
             (pl.col("res_uid").rank("ordinal").over("landlord") - 1).cast(pl.Int64).alias("res_num")
         )
-        styles = {ll.idx: ll.res_style for ll in self.items}
-        codes = {ll.idx: ll.code for ll in self.items}
+        styles = {landlord.number: landlord.residence_id_style for landlord in self.items}
+        codes = {landlord.number: landlord.code for landlord in self.items}
         residences = residences.with_columns(
-            pl.col("landlord").replace_strict(styles, return_dtype=pl.Int64).alias("_style"),
+            pl.col("landlord").replace_strict(styles, return_dtype=pl.String).alias("_style"),
             pl.col("landlord").replace_strict(codes, return_dtype=pl.String).alias("code_bailleur"),
         )
-        n = pl.col("res_num") + 1
-        rid = (
-            pl.when(pl.col("_style") == 0)
-            .then(pl.lit("R") + n.cast(pl.String).str.zfill(5))
-            .when(pl.col("_style") == 1)
-            .then(pl.lit("GR-") + n.cast(pl.String).str.zfill(4))
-            .when(pl.col("_style") == 2)
-            .then(n.cast(pl.String).str.zfill(6))  # numeric with leading zeros: keep as text
-            .otherwise(pl.col("code_departement") + pl.lit("_") + n.cast(pl.String).str.zfill(4))
+        number = (pl.col("res_num") + 1).cast(pl.String)
+        style = pl.col("_style")
+        residence_id = (
+            pl.when(style == "R")
+            .then(pl.lit("R") + number.str.zfill(5))
+            .when(style == "GR")
+            .then(pl.lit("GR-") + number.str.zfill(4))
+            .when(style == "digits")
+            .then(number.str.zfill(6))
+            .otherwise(pl.col("code_departement") + pl.lit("_") + number.str.zfill(4))
         )
-        return residences.with_columns(rid.alias("id_residence")).drop("_style")
+        return residences.with_columns(residence_id.alias("id_residence")).drop("_style")
 
 
-def _code_scheme(rng: np.random.Generator, scheme: int) -> pl.DataFrame:
+def _code_scheme(rng: np.random.Generator, scheme: str) -> pl.DataFrame:
     """The landlord's own incident codes: every code is mapped to one common category."""
     rows = []
     letters = list("ABCDEFGHJKLMNPRSTUVW")
     rng.shuffle(letters)
-    numeric = int(rng.integers(1, 9)) * 1000
-    prefixes = {
-        "degradation": "DEG",
-        "occupation_hall": "OCC",
-        "trouble_voisinage": "TRV",
-        "agression_personnel": "AGR",
-        "trafic_stupefiants": "TRA",
-        "incendie": "INC",
-        "depot_sauvage": "DEP",
-        "autre": "AUT",
-    }
-    for ci, cat in enumerate(CATEGORIES):
-        labels = SOURCE_LABELS[cat]
-        k = int(rng.integers(1, min(3, len(labels)) + 1))
-        chosen = rng.choice(len(labels), size=k, replace=False)
-        weights = rng.dirichlet(np.full(k, 2.0))
-        for j, li in enumerate(chosen):
-            if scheme == 0:
-                code = f"{prefixes[cat]}-{j + 1:02d}"
-            elif scheme == 1:
-                code = f"{letters[ci]}{10 + j}"
-            elif scheme == 2:
-                code = str(numeric + ci * 10 + j + 1)
+    numeric_block = int(rng.integers(1, 9)) * 1000
+    # The letter and the numeric block of a category follow its place in the nomenclature.
+    for position, category in enumerate(CATEGORIES):
+        labels = SOURCE_LABELS[category]
+        n_codes = int(rng.integers(1, min(3, len(labels)) + 1))
+        chosen = rng.choice(len(labels), size=n_codes, replace=False)
+        weights = rng.dirichlet(np.full(n_codes, 2.0))
+        for rank, label_index in enumerate(chosen):
+            if scheme == "prefix":
+                code = f"{CATEGORY_PREFIXES[category]}-{rank + 1:02d}"
+            elif scheme == "letter":
+                code = f"{letters[position]}{10 + rank}"
+            elif scheme == "numeric":
+                code = str(numeric_block + position * 10 + rank + 1)
             else:
-                code = f"{cat[:4]}_{j + 1}"
-            rows.append((code, labels[int(li)], cat, float(weights[j])))
+                code = f"{category[:4]}_{rank + 1}"
+            rows.append((code, labels[int(label_index)], category, float(weights[rank])))
     return pl.DataFrame(
         rows,
         schema={
@@ -143,10 +185,11 @@ def _code_scheme(rng: np.random.Generator, scheme: int) -> pl.DataFrame:
 
 
 def _esh_name(rng: np.random.Generator, used: set[str]) -> tuple[str, str]:
+    """An invented company name and its code, not already used."""
     for _ in range(1000):
-        a = ESH_SYLLABLES_A[int(rng.integers(len(ESH_SYLLABLES_A)))]
-        b = ESH_SYLLABLES_B[int(rng.integers(len(ESH_SYLLABLES_B)))]
-        word = a + b
+        first = ESH_SYLLABLES_A[int(rng.integers(len(ESH_SYLLABLES_A)))]
+        second = ESH_SYLLABLES_B[int(rng.integers(len(ESH_SYLLABLES_B)))]
+        word = first + second
         code = word.upper().replace("É", "E").replace("È", "E")
         if code not in used:
             suffix = ESH_SUFFIX[int(rng.integers(len(ESH_SUFFIX)))]
@@ -161,33 +204,42 @@ def build_landlords(
     rng = rng_for(seed, "landlords")
     used: set[str] = set()
     items: list[Landlord] = []
-    dep_stock = (
+    departement_stock = (
         residences.group_by("code_departement", "code_region")
         .agg(pl.col("n_dw").sum())
         .sort("code_departement")
     )
-    deps = dep_stock["code_departement"].to_list()
-    regions = dict(zip(deps, dep_stock["code_region"].to_list(), strict=True))
+    departements = departement_stock["code_departement"].to_list()
+    regions = dict(zip(departements, departement_stock["code_region"].to_list(), strict=True))
 
-    def add(code: str, nom: str, kind: str, dps: list[str], weight: float, city: str = "") -> None:
+    def add(
+        code: str,
+        nom: str,
+        organisation: str,
+        its_departements: list[str],
+        weight: float,
+        city: str = "",
+    ) -> None:
         if code in used:  # codes name the files: they must be unique
             raise AssertionError(f"duplicate landlord code {code}")
         used.add(code)
-        items.append(Landlord(len(items), code, nom, _siren(rng), kind, dps, weight, city))
+        siren = _siren(rng)
+        items.append(
+            Landlord(len(items), code, nom, siren, organisation, its_departements, weight, city)
+        )
 
     if scale.name == "tiny":
-        dep = deps[0]
-        add(f"HAB{dep}", "Habitat Azur Départemental", "oph", [dep], 1.0)
-        add("AZURLOG", 'SA d’HLM "Azurlog Résidences"', "esh", [dep], 1.0)
+        departement = departements[0]
+        add(f"HAB{departement}", "Habitat Azur Départemental", "oph", [departement], 1.0)
+        add("AZURLOG", 'SA d’HLM "Azurlog Résidences"', "esh", [departement], 1.0)
     else:
-        n_target = scale.n_landlords
-        for dep in deps:
-            acr = ["HAB", "OPH", "LOGIS", "HD"][int(rng.integers(4))]
+        for departement in departements:
+            acronym = ["HAB", "OPH", "LOGIS", "HD"][int(rng.integers(4))]
             add(
-                f"{acr}{dep}",
-                f"Office public de l'habitat {dep} ({acr.title()} {dep})",
+                f"{acronym}{departement}",
+                f"Office public de l'habitat {departement} ({acronym.title()} {departement})",
                 "oph",
-                [dep],
+                [departement],
                 3.0,
             )
         city_stock = (
@@ -196,51 +248,57 @@ def build_landlords(
             .filter(pl.col("n_dw") >= 15000)
             .sort("n_dw", descending=True)
         )
-        for code_c, nom_c, dep in city_stock.select(
+        for code_commune, nom_commune, departement in city_stock.select(
             "code_commune", "nom_commune", "code_departement"
         ).iter_rows():
-            plain = unicodedata.normalize("NFKD", nom_c.upper()).replace("SAINT", "ST")
-            ascii_ = "".join(ch for ch in plain if "A" <= ch <= "Z")[:6]
-            code = f"{ascii_}HAB"
-            n = 2
+            plain = unicodedata.normalize("NFKD", nom_commune.upper()).replace("SAINT", "ST")
+            letters = "".join(char for char in plain if "A" <= char <= "Z")[:6]
+            code = f"{letters}HAB"
+            homonym = 2
             while code in used:  # e.g. two Saint-Denis (93 and 974)
-                code = f"{ascii_}HAB{n}"
-                n += 1
+                code = f"{letters}HAB{homonym}"
+                homonym += 1
             add(
                 code,
-                f"Office municipal de l'habitat de {nom_c}",
+                f"Office municipal de l'habitat de {nom_commune}",
                 "oph_ville",
-                [dep],
+                [departement],
                 0.0,
-                city=code_c,
+                city=code_commune,
             )
-        n_nat = max(1, round(0.03 * n_target))
-        for _ in range(n_nat):
+        n_national = max(1, round(0.03 * scale.n_landlords))
+        for _ in range(n_national):
             code, nom = _esh_name(rng, used)
-            add(code, f"Groupe {nom}", "national", list(deps), 1.2)
+            add(code, f"Groupe {nom}", "national", list(departements), 1.2)
         by_region: dict[str, list[str]] = {}
-        for d in deps:
-            by_region.setdefault(regions[d], []).append(d)
-        while len(items) < n_target:
-            d0 = deps[int(rng.integers(len(deps)))]
-            region_deps = by_region[regions[d0]]
-            k = int(min(len(region_deps), rng.integers(1, 4)))
-            dps = sorted({d0, *rng.choice(region_deps, size=k, replace=False).tolist()})
+        for departement in departements:
+            by_region.setdefault(regions[departement], []).append(departement)
+        while len(items) < scale.n_landlords:
+            home = departements[int(rng.integers(len(departements)))]
+            region_departements = by_region[regions[home]]
+            n_more = int(min(len(region_departements), int(rng.integers(1, 4))))
+            more = rng.choice(region_departements, size=n_more, replace=False).tolist()
             code, nom = _esh_name(rng, used)
             if nom.endswith(("Immobilière", "Foyer")):  # registered name in double quotes
                 nom = f'SA d’HLM "{nom}"'
-            add(code, nom, "esh", dps, float(rng.lognormal(0.0, 0.7)))
+            add(code, nom, "esh", sorted({home, *more}), float(rng.lognormal(0.0, 0.7)))
 
-    for ll in items:
-        ll.scheme = int(rng.integers(0, 4))
-        ll.res_style = int(rng.integers(0, 4))
-        ll.inc_style = int(rng.integers(0, 3))
-        ll.intensity = float(rng.lognormal(0.0, 0.25))
-        ll.codes = _code_scheme(rng_for(seed, "codes", ll.code), ll.scheme)
-    if scale.name == "tiny":
-        items[0].scheme, items[1].scheme = 0, 2
-        for ll in items:
-            ll.codes = _code_scheme(rng_for(seed, "codes", ll.code), ll.scheme)
+    for landlord in items:
+        landlord.code_scheme = CODE_SCHEMES[int(rng.integers(0, len(CODE_SCHEMES)))]
+        landlord.residence_id_style = RESIDENCE_ID_STYLES[
+            int(rng.integers(0, len(RESIDENCE_ID_STYLES)))
+        ]
+        landlord.incident_id_style = INCIDENT_ID_STYLES[
+            int(rng.integers(0, len(INCIDENT_ID_STYLES)))
+        ]
+        landlord.intensity = float(rng.lognormal(0.0, 0.25))
+        landlord.codes = _code_scheme(rng_for(seed, "codes", landlord.code), landlord.code_scheme)
+    if scale.name == "tiny":  # tests see both a prefixed and a numeric code scheme
+        items[0].code_scheme, items[1].code_scheme = "prefix", "numeric"
+        for landlord in items:
+            landlord.codes = _code_scheme(
+                rng_for(seed, "codes", landlord.code), landlord.code_scheme
+            )
     return Landlords(items)
 
 
@@ -248,31 +306,35 @@ def assign_landlords(landlords: Landlords, residences: pl.DataFrame, seed: int) 
     """Give each residence a landlord active in its département; then set export dialects."""
     rng = rng_for(seed, "assign")
     items = landlords.items
-    dep_arr = residences["code_departement"].to_numpy()
-    com_arr = residences["code_commune"].to_numpy()
+    residence_departements = residences["code_departement"].to_numpy()
+    residence_communes = residences["code_commune"].to_numpy()
     owner = np.full(residences.height, -1, dtype=np.int64)
-    for dep in np.unique(dep_arr):
-        cand = [ll for ll in items if dep in ll.deps and ll.kind != "oph_ville"]
-        w_ = np.array([ll.weight for ll in cand], dtype=float)
-        idx = np.flatnonzero(dep_arr == dep)
-        owner[idx] = np.array([ll.idx for ll in cand])[
-            rng.choice(len(cand), size=idx.size, p=w_ / w_.sum())
+    for departement in np.unique(residence_departements):
+        candidates = [
+            landlord
+            for landlord in items
+            if departement in landlord.departements and landlord.organisation != "oph_ville"
+        ]
+        weights = np.array([landlord.weight for landlord in candidates], dtype=float)
+        rows = np.flatnonzero(residence_departements == departement)
+        owner[rows] = np.array([landlord.number for landlord in candidates])[
+            rng.choice(len(candidates), size=rows.size, p=weights / weights.sum())
         ]
     if len(items) == 2:  # tiny: share residences evenly so both landlords have incidents
         owner = np.arange(residences.height, dtype=np.int64) % 2
-    for ll in items:
-        if ll.kind == "oph_ville":
-            idx = np.flatnonzero(com_arr == ll.city)
-            take = idx[rng.random(idx.size) < 0.45]
-            owner[take] = ll.idx
+    for landlord in items:
+        if landlord.organisation == "oph_ville":  # takes a share of its city's residences
+            rows = np.flatnonzero(residence_communes == landlord.city)
+            taken = rows[rng.random(rows.size) < 0.45]
+            owner[taken] = landlord.number
     # drop landlords without residences, renumber
     present = sorted(set(owner.tolist()))
-    remap = {old: new for new, old in enumerate(present)}
-    kept = [items[i] for i in present]
-    for new, ll in enumerate(kept):
-        ll.idx = new
+    renumbered = {old: new for new, old in enumerate(present)}
+    kept = [items[number] for number in present]
+    for new, landlord in enumerate(kept):
+        landlord.number = new
     landlords.items[:] = kept
-    owner = np.array([remap[o] for o in owner.tolist()], dtype=np.int64)
+    owner = np.array([renumbered[number] for number in owner.tolist()], dtype=np.int64)
     residences = residences.with_columns(pl.Series("landlord", owner))
     sizes = (
         residences.group_by("landlord").agg(pl.col("n_dw").sum()).sort("landlord")["n_dw"].to_list()
@@ -285,79 +347,86 @@ def _assign_dialects(landlords: Landlords, sizes: list[int]) -> None:
     """Spread the export formats partners really use over the landlords."""
     items = landlords.items
     if len(items) == 2:  # tiny: one French-Excel CSV landlord, one BOM CSV + XLSX incidents
-        items[0].dialects = dict.fromkeys(KINDS, w.EXCEL_CP1252)
+        items[0].dialects = dict.fromkeys(LANDLORD_KIND_NAMES, EXCEL_CP1252)
         items[1].dialects = {
-            "patrimoine": w.COMMA_BOM,
-            "incidents": w.XLSX,
-            "procedures": w.COMMA_BOM,
+            "patrimoine": COMMA_BOM,
+            "incidents": XLSX,
+            "procedures": COMMA_BOM,
         }
         return
-    cycle = [
-        w.EXCEL_CP1252,
-        w.COMMA_BOM,
-        w.SEMICOLON_BOM_NA,
-        w.COMMA_UTF8_NA_UPPER,
-        w.SEMICOLON_UTF8_FR,
-    ]
-    for ll in items:
-        ll.dialects = dict.fromkeys(KINDS, cycle[ll.idx % len(cycle)])
+    cycle = [EXCEL_CP1252, COMMA_BOM, SEMICOLON_BOM_NA, COMMA_UTF8_NA_UPPER, SEMICOLON_UTF8_FR]
+    for landlord in items:
+        landlord.dialects = dict.fromkeys(LANDLORD_KIND_NAMES, cycle[landlord.number % len(cycle)])
     # XLSX is written cell by cell (slow) and only some partners use it: a handful of small
     # landlords export everything from a spreadsheet (an information system's XLSX export and
     # a hand-kept workbook, at least one of each), a few others only their incidents.
-    order = sorted(range(len(items)), key=lambda i: (sizes[i], i))
-    n_full = max(2, len(items) // 100)
-    n_inc = max(1, len(items) // 50)
-    for j, i in enumerate(order[len(order) // 4 :][: n_full + n_inc]):
-        if j < n_full:
-            items[i].dialects = dict.fromkeys(KINDS, w.XLSX if j % 2 == 0 else w.XLSX_TEXT_DATES)
+    by_size = sorted(range(len(items)), key=lambda number: (sizes[number], number))
+    n_all_xlsx = max(2, len(items) // 100)
+    n_incidents_xlsx = max(1, len(items) // 50)
+    beyond_smallest_quarter = by_size[len(by_size) // 4 :]
+    for rank, number in enumerate(beyond_smallest_quarter[: n_all_xlsx + n_incidents_xlsx]):
+        if rank < n_all_xlsx:
+            workbook = XLSX if rank % 2 == 0 else XLSX_TEXT_DATES
+            items[number].dialects = dict.fromkeys(LANDLORD_KIND_NAMES, workbook)
         else:
-            items[i].dialects["incidents"] = w.XLSX
+            items[number].dialects["incidents"] = XLSX
 
 
-def dwellings(seed: int, ll: Landlord, res: pl.DataFrame) -> pl.DataFrame:
-    """All dwellings the landlord ever has in the period, with stable per-dwelling attributes."""
-    rng = rng_for(seed, "dwellings", ll.code)
-    n_dw = res["n_dw"].to_numpy()
-    total = int(n_dw.sum())
-    rep = np.repeat(np.arange(res.height), n_dw)
-    starts = np.repeat(np.cumsum(n_dw) - n_dw, n_dw)
-    k = np.arange(total) - starts
-    nbpiece = np.clip(np.round(rng.normal(3.0, 1.0, size=total)), 1, 6).astype(np.int64)
-    surf = np.round(nbpiece * rng.normal(21.0, 3.0, size=total) + 8.0, 1)
+def dwellings(seed: int, landlord: Landlord, residences: pl.DataFrame) -> pl.DataFrame:
+    """All dwellings the landlord ever has in the period, with stable per-dwelling attributes.
+
+    ``_row`` is the residence's row in ``residences``; ``rank`` the dwelling's rank in it.
+    """
+    rng = rng_for(seed, "dwellings", landlord.code)
+    sizes = residences["n_dw"].to_numpy()
+    total = int(sizes.sum())
+    residence_row = np.repeat(np.arange(residences.height), sizes)
+    first_of_residence = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    rank = np.arange(total) - first_of_residence
+    rooms = np.clip(np.round(rng.normal(3.0, 1.0, size=total)), 1, 6).astype(np.int64)
+    surface = np.round(rooms * rng.normal(21.0, 3.0, size=total) + 8.0, 1)
     finan = FINAN_CODES[rng.choice(len(FINAN_CODES), size=total, p=FINAN_P)]
     return pl.DataFrame(
         {
-            "_r": rep.astype(np.int64),
-            "k": k.astype(np.int64),
-            "NBPIECE": nbpiece,
-            "SURFHAB": surf,
+            "_row": residence_row.astype(np.int64),
+            "rank": rank.astype(np.int64),
+            "NBPIECE": rooms,
+            "SURFHAB": surface,
             "FINAN": finan,
         }
     )
 
 
-def dwelling_id(id_residence: pl.Expr, k: pl.Expr) -> pl.Expr:
+def dwelling_id(id_residence: pl.Expr, rank: pl.Expr) -> pl.Expr:
     """Dwelling id = residence id + 3-digit rank (residences hold at most 300 dwellings)."""
-    return id_residence + pl.lit("-") + k.cast(pl.String).str.zfill(3)
+    return id_residence + pl.lit("-") + rank.cast(pl.String).str.zfill(3)
 
 
-def active_mask(res: pl.DataFrame, year: int) -> np.ndarray:
+def active_mask(residences: pl.DataFrame, year: int) -> np.ndarray:
     """Residences in the stock at 1 January ``year`` (built before, not yet demolished)."""
-    c = res["construct"].to_numpy()
-    d = res["demolished"].to_numpy()
-    return (c < year) & ((d == 0) | (d > year))
+    built = residences["construct"].to_numpy()
+    demolished = residences["demolished"].to_numpy()
+    return (built < year) & ((demolished == 0) | (demolished > year))
 
 
 def write_stock(
-    out: pathlib.Path, seed: int, ll: Landlord, res: pl.DataFrame, dw: pl.DataFrame, year: int
+    out: pathlib.Path,
+    seed: int,
+    landlord: Landlord,
+    residences: pl.DataFrame,
+    all_dwellings: pl.DataFrame,
+    year: int,
 ) -> tuple[pathlib.Path, int]:
     """One ``<code>_patrimoine_<YYYY>`` file: every dwelling in stock at 1 January."""
-    rng = rng_for(seed, "statut", ll.code, year)
-    act = active_mask(res, year)
-    r = res.with_row_index("_r").with_columns(pl.col("_r").cast(pl.Int64)).filter(pl.Series(act))
-    df = dw.join(
-        r.select(
-            "_r",
+    rng = rng_for(seed, "statut", landlord.code, year)
+    active = (
+        residences.with_row_index("_row")
+        .with_columns(pl.col("_row").cast(pl.Int64))
+        .filter(pl.Series(active_mask(residences, year)))
+    )
+    stock = all_dwellings.join(
+        active.select(
+            "_row",
             "id_residence",
             "nom_residence",
             "code_commune",
@@ -365,20 +434,23 @@ def write_stock(
             "construct",
             "dealing",
         ),
-        on="_r",
-    )
-    df = df.sort("_r", "k")
-    dealing = df["dealing"].to_numpy()
-    u = rng.random(df.height)
-    p_ins = np.where(dealing, 0.04, 0.003)
+        on="_row",
+    ).sort("_row", "rank")
+    # Vacancy because of insecurity is what dealing does to an estate.
+    draw = rng.random(stock.height)
+    p_insecurity = np.where(stock["dealing"].to_numpy(), 0.04, 0.003)
     statut = np.where(
-        u < p_ins,
-        2,
-        np.where(u < p_ins + 0.035, 1, np.where(u < p_ins + 0.055, 3, 0)),
+        draw < p_insecurity,
+        "vacant_insecurite",
+        np.where(
+            draw < p_insecurity + 0.035,
+            "vacant",
+            np.where(draw < p_insecurity + 0.055, "vacant_technique", "occupe"),
+        ),
     )
-    df = df.with_columns(pl.Series("statut", STATUTS[statut]))
-    df = df.select(
-        dwelling_id(pl.col("id_residence"), pl.col("k")).alias("id_logement"),
+    stock = stock.with_columns(pl.Series("statut", statut))
+    stock = stock.select(
+        dwelling_id(pl.col("id_residence"), pl.col("rank")).alias("id_logement"),
         "id_residence",
         "nom_residence",
         pl.col("code_commune").alias("DEPCOM"),
@@ -389,33 +461,32 @@ def write_stock(
         "FINAN",
         "statut",
     )
-    d = ll.dialects["patrimoine"]
-    path = out / "landlord" / f"{ll.code}_patrimoine_{year}{d.extension}"
-    rows = w.write_table(df, path, d)
-    w.set_mtime(path, delivery_time(dt.date(year, 1, 31), 14, ll.idx))
+    dialect = landlord.dialects["patrimoine"]
+    path = out / "landlord" / f"{landlord.code}_patrimoine_{year}{dialect.extension}"
+    rows = write_table(in_contract_order(stock, "patrimoine"), path, dialect)
+    set_mtime(path, delivery_time(dt.date(year, 1, 31), 14, landlord.number))
     return path, rows
 
 
 def write_reference(out: pathlib.Path, landlords: Landlords, when: dt.datetime) -> tuple[int, int]:
     """``bailleurs.csv`` and one ``correspondance_categories_<code>.csv`` per landlord."""
     files = rows = 0
-    b = pl.DataFrame(
+    catalogue = pl.DataFrame(
         {
-            "code_bailleur": [ll.code for ll in landlords.items],
-            "nom_bailleur": [ll.nom for ll in landlords.items],
-            "siren": [ll.siren for ll in landlords.items],
+            "code_bailleur": [landlord.code for landlord in landlords.items],
+            "nom_bailleur": [landlord.nom for landlord in landlords.items],
+            "siren": [landlord.siren for landlord in landlords.items],
         }
     )
-    p = out / "reference" / "bailleurs.csv"
-    rows += w.write_table(b, p, w.REFERENCE)
-    w.set_mtime(p, when)
+    path = out / "reference" / "bailleurs.csv"
+    rows += write_table(in_contract_order(catalogue, "bailleurs"), path, REFERENCE)
+    set_mtime(path, when)
     files += 1
-    for ll in landlords.items:
-        assert ll.codes is not None
-        p = out / "reference" / f"correspondance_categories_{ll.code}.csv"
-        rows += w.write_table(
-            ll.codes.select("code_source", "libelle_source", "categorie"), p, w.REFERENCE
-        )
-        w.set_mtime(p, when)
+    for landlord in landlords.items:
+        assert landlord.codes is not None  # set by build_landlords
+        path = out / "reference" / f"correspondance_categories_{landlord.code}.csv"
+        mapping = in_contract_order(landlord.codes, "correspondance_categories")
+        rows += write_table(mapping, path, REFERENCE)
+        set_mtime(path, when)
         files += 1
     return files, rows

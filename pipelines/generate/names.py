@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.ingest.specs import CATEGORIES as NOMENCLATURE
+from pipelines.ingest.specs import CATEGORIES
 
 QPV_NAMES = [
     "Les Tilleuls",
@@ -58,7 +58,7 @@ QPV_NAMES = [
     "La Bégude",
 ]
 
-_RES_PREFIX = [
+_RESIDENCE_PREFIXES = [
     "Résidence",
     "Résidence",
     "Cité",
@@ -72,7 +72,7 @@ _RES_PREFIX = [
     "Le Parc de",
     "Îlot",
 ]
-_RES_CORE = [
+_RESIDENCE_CORES = [
     "Les Érables",
     "Bellevue",
     "Les Œillets",
@@ -111,13 +111,15 @@ _RES_CORE = [
 
 def residence_names(rng: np.random.Generator, n: int) -> list[str]:
     """Residence names with accents and ligatures (œ), some with a building letter."""
-    p = rng.integers(0, len(_RES_PREFIX), size=n)
-    c = rng.integers(0, len(_RES_CORE), size=n)
-    suffix = rng.integers(0, 12, size=n)
-    out = []
-    for i in range(n):
-        core = _RES_CORE[c[i]]
-        prefix = _RES_PREFIX[p[i]]
+    prefix_picks = rng.integers(0, len(_RESIDENCE_PREFIXES), size=n)
+    core_picks = rng.integers(0, len(_RESIDENCE_CORES), size=n)
+    # 0-2: building letter, 3: "II", 4: ", bât. X", 5: in double quotes, 6-11: plain name
+    suffix_picks = rng.integers(0, 12, size=n)
+    names = []
+    for prefix_pick, core_pick, suffix in zip(prefix_picks, core_picks, suffix_picks, strict=True):
+        core = _RESIDENCE_CORES[core_pick]
+        prefix = _RESIDENCE_PREFIXES[prefix_pick]
+        # French elision and contraction of "de" before the core name
         if prefix.endswith(" de") and core[:1] in "AEIOUÉÈÊÎŒaeiou":
             name = f"{prefix[:-3]} d'{core}"
         elif prefix.endswith(" de") and core.startswith("Les "):
@@ -126,20 +128,17 @@ def residence_names(rng: np.random.Generator, n: int) -> list[str]:
             name = f"{prefix[:-3]} du {core[3:]}"
         else:
             name = f"{prefix} {core}"
-        if suffix[i] < 3:
-            name += f" {'ABC'[suffix[i]]}"
-        elif suffix[i] == 3:
+        if suffix < 3:
+            name += f" {'ABC'[suffix]}"
+        elif suffix == 3:
             name += " II"
-        elif suffix[i] == 4:  # building designation after a comma
-            name += f", bât. {'ABC'[c[i] % 3]}"
-        elif suffix[i] == 5 and prefix == "Résidence":  # name typed in double quotes
+        elif suffix == 4:  # building designation after a comma: the separator must be quoted
+            name += f", bât. {'ABC'[core_pick % 3]}"
+        elif suffix == 5 and prefix == "Résidence":  # name typed in double quotes
             name = f'Résidence "{core}"'
-        out.append(name)
-    return out
+        names.append(name)
+    return names
 
-
-# The common nomenclature (docs/deliveries.md, common incident nomenclature), defined once with the ingestion rules.
-CATEGORIES = list(NOMENCLATURE)
 
 # Landlord-side labels per common category (libelle_source of the mapping files).
 SOURCE_LABELS = {
@@ -220,6 +219,12 @@ COMMENTS = {
     ],
     "autre": ["Rodéo moto sur le parking", "Intrusion dans la chaufferie", "Divers ; voir rapport"],
 }
+
+# Labels and comments are written per category of the common nomenclature (defined with the
+# ingestion rules): a category added there must get its own here.
+for _table in (SOURCE_LABELS, COMMENTS):
+    if set(_table) != set(CATEGORIES):
+        raise AssertionError(f"names per category do not match the nomenclature: {sorted(_table)}")
 
 # Second lines of the few comments typed on two lines.
 COMMENT_SECOND_LINES = [

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from pipelines.generate.common import NATIONAL_SOCIAL, Scale, rng_for
+from pipelines.generate.landlords import Landlords, assign_landlords, build_landlords
+from pipelines.generate.names import QPV_NAMES, residence_names
 from pipelines.ingest.specs import NO_EPCI_CODE
 from pipelines.reference_data import load_communes
-
-from .common import NATIONAL_SOCIAL, Scale, rng_for
-from .landlords import Landlords, assign_landlords, build_landlords
-from .names import QPV_NAMES, residence_names
 
 MIN_RESIDENCE = 8
 MAX_RESIDENCE = 300
@@ -31,6 +30,10 @@ MAX_RESIDENCE = 300
 # L'Île-d'Yeu 85113) carry the code NO_EPCI_CODE (`ZZZZZZZZZ`, defined with the ingestion
 # rules) and this label.
 NO_EPCI_LABEL = "Sans objet"
+OVERSEAS_DEPARTEMENTS = ("971", "972", "973", "974", "976")
+
+# Construction years of QPV estates: the waves of large housing estates and their renewal.
+QPV_CONSTRUCTION_YEARS = [1958, 1965, 1970, 1975, 1980, 1990, 2005, 2015]
 
 
 @dataclass
@@ -45,19 +48,20 @@ class Territory:
     seed: int
     scale: Scale
 
-    @property
-    def years(self) -> list[int]:
-        return sorted({m.year for m in self.months})
+
+def _of_scale(communes: pl.DataFrame, scale: Scale) -> pl.DataFrame:
+    """The communes the scale covers: its explicit list, its départements, or all."""
+    if scale.communes is not None:
+        return communes.filter(pl.col("code_commune").is_in(list(scale.communes)))
+    if scale.departements is not None:
+        return communes.filter(pl.col("code_departement").is_in(list(scale.departements)))
+    return communes
 
 
 def select_communes(scale: Scale) -> pl.DataFrame:
     """Communes of the scale, restricted to those in an EPCI (the EPCI file must cover them)."""
-    df = load_communes().filter(pl.col("code_epci") != "")
-    if scale.communes is not None:
-        df = df.filter(pl.col("code_commune").is_in(list(scale.communes)))
-    elif scale.departements is not None:
-        df = df.filter(pl.col("code_departement").is_in(list(scale.departements)))
-    return df.sort("code_commune")
+    in_epci = load_communes().filter(pl.col("code_epci") != "")
+    return _of_scale(in_epci, scale).sort("code_commune")
 
 
 def epci_composition(scale: Scale, communes: pl.DataFrame) -> pl.DataFrame:
@@ -68,14 +72,14 @@ def epci_composition(scale: Scale, communes: pl.DataFrame) -> pl.DataFrame:
     has the four island communes. DEP is 2 characters (``2A``/``2B`` in Corsica) or 3 overseas
     (``971``).
     """
-    dep = pl.col("code_departement")
-    in_insee_file = (dep.str.len_chars() == 2) | dep.is_in(["971", "972", "973", "974", "976"])
-    out = load_communes().filter((pl.col("code_epci") == "") & in_insee_file)
-    if scale.communes is not None:
-        out = out.filter(pl.col("code_commune").is_in(list(scale.communes)))
-    elif scale.departements is not None:
-        out = out.filter(pl.col("code_departement").is_in(list(scale.departements)))
-    both = pl.concat([communes.select(out.columns), out]).sort("code_commune")
+    departement = pl.col("code_departement")
+    in_insee_file = (departement.str.len_chars() == 2) | departement.is_in(
+        list(OVERSEAS_DEPARTEMENTS)
+    )
+    outside_epci = _of_scale(
+        load_communes().filter((pl.col("code_epci") == "") & in_insee_file), scale
+    )
+    both = pl.concat([communes.select(outside_epci.columns), outside_epci]).sort("code_commune")
     no_epci = pl.col("code_epci") == ""
     return both.select(
         pl.col("code_commune").alias("CODGEO"),
@@ -87,10 +91,10 @@ def epci_composition(scale: Scale, communes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _social_share(pop: np.ndarray) -> np.ndarray:
+def _social_share(population: np.ndarray) -> np.ndarray:
     """Share of a commune's dwellings that are social: ~1% in villages, ~20% in big towns."""
-    lp = np.log10(np.maximum(pop, 1))
-    return 0.21 / (1.0 + np.exp(-(lp - 3.75) * 2.6))
+    magnitude = np.log10(np.maximum(population, 1))
+    return 0.21 / (1.0 + np.exp(-(magnitude - 3.75) * 2.6))
 
 
 def social_stock(communes: pl.DataFrame, scale: Scale, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,23 +103,25 @@ def social_stock(communes: pl.DataFrame, scale: Scale, seed: int) -> tuple[np.nd
     Returns (stock at national calibration, stock rescaled to the scale's total): QPVs are
     placed on the former (where they really are), residences sized on the latter.
     """
-    all_c = load_communes().filter(pl.col("code_epci") != "")
-    raw_all = all_c["population"].to_numpy() * _social_share(all_c["population"].to_numpy())
-    factor = NATIONAL_SOCIAL / raw_all.sum()
+    france = load_communes().filter(pl.col("code_epci") != "")
+    france_population = france["population"].to_numpy()
+    national_raw = france_population * _social_share(france_population)
+    factor = NATIONAL_SOCIAL / national_raw.sum()
     rng = rng_for(seed, "social_stock")
-    raw = communes["population"].to_numpy() * _social_share(communes["population"].to_numpy())
+    population = communes["population"].to_numpy()
+    raw = population * _social_share(population)
     noise = rng.lognormal(0.0, 0.25, size=raw.shape[0])
-    n = np.round(raw * factor * noise).astype(np.int64)
-    n[n < 12] = 0  # no social housing in most villages
-    scaled = n
-    if scale.social_total is not None and n.sum() > 0:
-        scaled = np.round(n * scale.social_total / n.sum()).astype(np.int64)
-    return n, scaled
+    stock = np.round(raw * factor * noise).astype(np.int64)
+    stock[stock < 12] = 0  # no social housing in most villages
+    scaled = stock
+    if scale.social_total is not None and stock.sum() > 0:
+        scaled = np.round(stock * scale.social_total / stock.sum()).astype(np.int64)
+    return stock, scaled
 
 
 def build_qpv(
     communes: pl.DataFrame, social: np.ndarray, seed: int, max_per_commune: int = 99
-) -> tuple[pl.DataFrame, dict]:
+) -> tuple[pl.DataFrame, dict[str, list[tuple[str, float]]]]:
     """QPVs in the larger urban communes; some straddle a neighbouring commune of the EPCI.
 
     Returns the qpv reference table and, per commune, the list of (code_qpv, share of the
@@ -123,53 +129,58 @@ def build_qpv(
     """
     rng = rng_for(seed, "qpv")
     codes = communes["code_commune"].to_list()
-    deps = communes["code_departement"].to_list()
+    departements = communes["code_departement"].to_list()
     epcis = communes["code_epci"].to_list()
     names = communes["nom_commune"].to_list()
     per_commune: dict[str, list[tuple[str, float]]] = {}
     rows = []
-    dep_counter: dict[str, int] = {}
+    numbers_used: dict[str, int] = {}  # per département: QPV codes are numbered in it
     # about 1,360 QPV for 5.4 M social dwellings: one per ~1,100 social dwellings in QPV.
     by_epci: dict[str, list[int]] = {}
-    for i, e in enumerate(epcis):
-        if social[i] > 0:
-            by_epci.setdefault(e, []).append(i)
-    order = np.argsort(-social, kind="stable")
+    for position, epci in enumerate(epcis):
+        if social[position] > 0:
+            by_epci.setdefault(epci, []).append(position)
+    largest_first = np.argsort(-social, kind="stable")
     used_names: set[str] = set()
-    forced = len(codes) <= 10  # tiny: make sure exactly one QPV straddles two communes
-    for i in order:
-        s = int(social[i])
-        if s < 900:
+    few_communes = len(codes) <= 10  # tiny
+    force_straddling = few_communes  # tiny: make sure exactly one QPV straddles two communes
+    for position in largest_first:
+        stock = int(social[position])
+        if stock < 900:
             break
         qpv_share = float(rng.uniform(0.3, 0.55))
-        n_qpv = max(1, round(qpv_share * s / 1800 * rng.uniform(0.8, 1.2)))
+        n_qpv = max(1, round(qpv_share * stock / 1800 * rng.uniform(0.8, 1.2)))
         n_qpv = min(n_qpv, max_per_commune)
-        dep = deps[i]
+        departement = departements[position]
         weights = rng.dirichlet(np.full(n_qpv, 2.0))
-        for q in range(n_qpv):
-            num = dep_counter.get(dep, 0) + 1
-            if num > 99:
+        for rank in range(n_qpv):
+            number = numbers_used.get(departement, 0) + 1
+            if number > 99:
                 break
-            dep_counter[dep] = num
-            code = f"QN{dep.zfill(3)}{num:02d}M"
+            numbers_used[departement] = number
+            code = f"QN{departement.zfill(3)}{number:02d}M"
             base = QPV_NAMES[int(rng.integers(len(QPV_NAMES)))]
-            nom = base if base not in used_names else f"{base} - {names[i]}"
+            nom = base if base not in used_names else f"{base} - {names[position]}"
             used_names.add(nom)
-            share = qpv_share * float(weights[q])
-            part = int(share * s)
-            per_commune.setdefault(codes[i], []).append((code, share))
-            rows.append((code, nom, codes[i], min(int(part * 2.3 * rng.uniform(1.2, 1.8)), 28000)))
+            share = qpv_share * float(weights[rank])
+            in_qpv = int(share * stock)
+            per_commune.setdefault(codes[position], []).append((code, share))
+            population = min(int(in_qpv * 2.3 * rng.uniform(1.2, 1.8)), 28000)
+            rows.append((code, nom, codes[position], population))
             # a few QPV straddle a neighbouring commune of the same EPCI
-            neighbours = [j for j in by_epci.get(epcis[i], []) if j != i and social[j] >= 700]
-            if neighbours and (forced or (not len(codes) <= 10 and rng.random() < 0.10)):
-                forced = False
-                j = neighbours[int(rng.integers(len(neighbours)))]
-                share_j = float(rng.uniform(0.1, 0.3))
-                per_commune.setdefault(codes[j], []).append((code, share_j))
-                part_j = int(share_j * social[j])
-                rows.append(
-                    (code, nom, codes[j], min(int(part_j * 2.3 * rng.uniform(1.2, 1.8)), 9000))
-                )
+            neighbours = [
+                other
+                for other in by_epci.get(epcis[position], [])
+                if other != position and social[other] >= 700
+            ]
+            if neighbours and (force_straddling or (not few_communes and rng.random() < 0.10)):
+                force_straddling = False
+                other = neighbours[int(rng.integers(len(neighbours)))]
+                other_share = float(rng.uniform(0.1, 0.3))
+                per_commune.setdefault(codes[other], []).append((code, other_share))
+                other_in_qpv = int(other_share * social[other])
+                population = min(int(other_in_qpv * 2.3 * rng.uniform(1.2, 1.8)), 9000)
+                rows.append((code, nom, codes[other], population))
     qpv = pl.DataFrame(
         rows,
         schema={
@@ -188,84 +199,85 @@ def _split_sizes(rng: np.random.Generator, total: int, mean: float) -> list[int]
     sizes: list[int] = []
     left = total
     while left > 0:
-        s = int(np.clip(rng.lognormal(np.log(mean), 0.6), MIN_RESIDENCE, MAX_RESIDENCE))
-        if left - s < MIN_RESIDENCE:
-            s = left if left <= MAX_RESIDENCE else s
-        s = min(s, left)
-        sizes.append(s)
-        left -= s
+        size = int(np.clip(rng.lognormal(np.log(mean), 0.6), MIN_RESIDENCE, MAX_RESIDENCE))
+        if left - size < MIN_RESIDENCE:
+            size = left if left <= MAX_RESIDENCE else size
+        size = min(size, left)
+        sizes.append(size)
+        left -= size
     return sizes
 
 
 def build_residences(
     communes: pl.DataFrame,
     social: np.ndarray,
-    per_commune_qpv: dict,
+    per_commune_qpv: dict[str, list[tuple[str, float]]],
     months: list[dt.date],
     seed: int,
 ) -> pl.DataFrame:
     """Residences (groupes) with commune, QPV, size, construction year and risk profile."""
     rng = rng_for(seed, "residences")
     first_year, last_year = months[0].year, months[-1].year
-    rec_commune, rec_qpv, rec_size, rec_construct, rec_demol = [], [], [], [], []
+    commune_of: list[str] = []
+    qpv_of: list[str] = []
+    size_of: list[int] = []
+    built_in: list[int] = []
+    demolished_in: list[int] = []  # 0: not demolished
     codes = communes["code_commune"].to_list()
-    for i, code in enumerate(codes):
-        s = int(social[i])
-        if s <= 0:
+    for position, code in enumerate(codes):
+        stock = int(social[position])
+        if stock <= 0:
             continue
-        qpvs = per_commune_qpv.get(code, [])
-        parts = [(q, round(share * s)) for q, share in qpvs]
-        in_qpv = sum(p for _, p in parts)
-        parts.append(("", max(s - in_qpv, 0)))
-        for q, total in parts:
+        parts = [(qpv, round(share * stock)) for qpv, share in per_commune_qpv.get(code, [])]
+        in_qpv = sum(part for _, part in parts)
+        parts.append(("", max(stock - in_qpv, 0)))  # the rest, outside any QPV
+        for qpv, total in parts:
             if total <= 0:
                 continue
-            mean = 130.0 if q else 45.0
+            mean = 130.0 if qpv else 45.0  # QPV estates are larger
             for size in _split_sizes(rng, total, mean):
-                rec_commune.append(code)
-                rec_qpv.append(q)
-                rec_size.append(size)
-                if q:
-                    year = int(rng.choice([1958, 1965, 1970, 1975, 1980, 1990, 2005, 2015]))
+                commune_of.append(code)
+                qpv_of.append(qpv)
+                size_of.append(size)
+                if qpv:
+                    year = int(rng.choice(QPV_CONSTRUCTION_YEARS))
                 else:
                     year = int(rng.integers(1960, first_year))
                 year += int(rng.integers(0, 5)) if year < first_year - 5 else 0
-                rec_construct.append(min(year, first_year - 1))
+                built_in.append(min(year, first_year - 1))
                 # a few QPV residences demolished by urban renewal during the period
-                demol = 0
-                if q and last_year > first_year and rng.random() < 0.01:
-                    demol = int(rng.integers(first_year + 1, last_year + 1))
-                rec_demol.append(demol)
-    n = len(rec_size)
+                demolished = 0
+                if qpv and last_year > first_year and rng.random() < 0.01:
+                    demolished = int(rng.integers(first_year + 1, last_year + 1))
+                demolished_in.append(demolished)
+    n = len(size_of)
     # new residences delivered during the period (~1% of the stock a year), in stock from Y+1
     n_new = round(n * 0.012 * max(len(months) / 12, 1))
     if n_new and n:
-        pick = rng.integers(0, n, size=n_new)
-        for p in pick:
-            rec_commune.append(rec_commune[p])
-            rec_qpv.append("" if rng.random() < 0.85 else rec_qpv[p])
-            rec_size.append(int(rng.integers(15, 80)))
-            rec_construct.append(int(rng.integers(first_year - 1, last_year)))
-            rec_demol.append(0)
-    n = len(rec_size)
-    qpv_arr = np.array(rec_qpv, dtype=object)
-    is_qpv = qpv_arr != ""
+        for model in rng.integers(0, n, size=n_new):
+            commune_of.append(commune_of[model])
+            qpv_of.append("" if rng.random() < 0.85 else qpv_of[model])
+            size_of.append(int(rng.integers(15, 80)))
+            built_in.append(int(rng.integers(first_year - 1, last_year)))
+            demolished_in.append(0)
+    n = len(size_of)
+    is_qpv = np.array(qpv_of, dtype=object) != ""
     # dealing points: mostly in QPV estates
     dealing = np.where(is_qpv, rng.random(n) < 0.15, rng.random(n) < 0.006)
     risk = rng.lognormal(0.0, 0.5, size=n)
-    df = pl.DataFrame(
+    residences = pl.DataFrame(
         {
-            "code_commune": rec_commune,
-            "code_qpv": rec_qpv,
-            "n_dw": np.array(rec_size, dtype=np.int64),
-            "construct": np.array(rec_construct, dtype=np.int64),
-            "demolished": np.array(rec_demol, dtype=np.int64),
+            "code_commune": commune_of,
+            "code_qpv": qpv_of,
+            "n_dw": np.array(size_of, dtype=np.int64),
+            "construct": np.array(built_in, dtype=np.int64),
+            "demolished": np.array(demolished_in, dtype=np.int64),
             "dealing": dealing,
             "risk": risk,
         }
     )
-    df = df.with_row_index("res_uid").with_columns(pl.col("res_uid").cast(pl.Int64))
-    return df.join(
+    residences = residences.with_row_index("res_uid").with_columns(pl.col("res_uid").cast(pl.Int64))
+    return residences.join(
         communes.select(
             "code_commune", "nom_commune", "code_departement", "code_region", "code_epci"
         ),

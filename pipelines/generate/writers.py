@@ -14,12 +14,18 @@ import io
 import os
 import pathlib
 from dataclasses import dataclass
+from typing import Literal
 
 import polars as pl
 import xlsxwriter
 
 # Fixed creation time written inside XLSX files so that they are reproducible.
 _XLSX_CREATED = dt.datetime(2020, 1, 1, 0, 0, 0)
+
+# polars quote styles: "necessary" (what most tools write), "non_numeric" (R's write.csv2:
+# strings quoted, numbers bare), "always" (SSMSI since 2025: every field, "NA" included, in
+# double quotes).
+QuoteStyle = Literal["necessary", "non_numeric", "always"]
 
 
 @dataclass(frozen=True)
@@ -34,10 +40,7 @@ class Dialect:
     date_format: str = "%Y-%m-%d"
     null_value: str = ""
     header_upper: bool = False
-    # polars quote styles: "necessary" (what most tools write), "non_numeric" (R's
-    # write.csv2: strings quoted, numbers bare), "always" (SSMSI since 2025: every field,
-    # "NA" included, in double quotes).
-    quote_style: str = "necessary"
+    quote_style: QuoteStyle = "necessary"
     xlsx_real_dates: bool = True
     # -- shapes of real exports (all off by default; see the landlord dialects below) --
     # Timestamp columns (an information system's date + time of day) are written with this
@@ -62,7 +65,8 @@ class Dialect:
         return ".xlsx" if self.fmt == "xlsx" else ".csv"
 
 
-# The dialects used by landlords (index = landlord dialect id). Names are for reports.
+# The dialects landlords export in (landlords.py spreads them over the landlords). Names are
+# for reports.
 SEMICOLON_CP1252 = Dialect(
     "csv ; cp1252 virgule décimale JJ/MM/AAAA",
     separator=";",
@@ -173,60 +177,64 @@ SNE_R = Dialect(
 )
 
 
-def _numeric_codes(df: pl.DataFrame, dialect: Dialect) -> pl.DataFrame:
+def _numeric_codes(frame: pl.DataFrame, dialect: Dialect) -> pl.DataFrame:
     """All-digit codes of ``dialect.numeric_code_columns`` as a spreadsheet shows numbers."""
-    wanted = {c.lower() for c in dialect.numeric_code_columns}
-    cols = [c for c in df.columns if c.lower() in wanted and df.schema[c] == pl.String]
-    if not cols:
-        return df
-    return df.with_columns(
-        pl.when(pl.col(c).str.contains(r"^\d+$"))
-        .then(pl.col(c).cast(pl.Int64, strict=False).cast(pl.String))
-        .otherwise(pl.col(c))
-        .alias(c)
-        for c in cols
+    wanted = {name.lower() for name in dialect.numeric_code_columns}
+    columns = [
+        name for name in frame.columns if name.lower() in wanted and frame.schema[name] == pl.String
+    ]
+    if not columns:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(r"^\d+$"))
+        .then(pl.col(name).cast(pl.Int64, strict=False).cast(pl.String))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in columns
     )
 
 
-def spreadsheet_amounts(df: pl.DataFrame, dialect: Dialect, columns: list[str]) -> pl.DataFrame:
+def spreadsheet_amounts(frame: pl.DataFrame, dialect: Dialect, columns: list[str]) -> pl.DataFrame:
     """Amount columns as a French spreadsheet writes them to CSV (``1 250,50``), vectorised.
 
-    Only for CSV dialects with a thousands separator; other dialects get ``df`` unchanged
+    Only for CSV dialects with a thousands separator; other dialects get ``frame`` unchanged
     (XLSX keeps numeric cells).
     """
-    if dialect.fmt != "csv" or not dialect.thousands_separator or df.height == 0:
-        return df
-    sep = dialect.thousands_separator
+    if dialect.fmt != "csv" or not dialect.thousands_separator or frame.height == 0:
+        return frame
+    separator = dialect.thousands_separator
     decimal = "," if dialect.decimal_comma else "."
-    out = []
-    for c in columns:
-        cents = (pl.col(c).abs() * 100).round(0).cast(pl.Int64)
+    formatted = []
+    for name in columns:
+        cents = (pl.col(name).abs() * 100).round(0).cast(pl.Int64)
         # groups of three digits from the right: reverse, insert, reverse back
         grouped = (
             (cents // 100)
             .cast(pl.String)
             .str.reverse()
-            .str.replace_all(r"(\d{3})", "${1}" + sep)
-            .str.strip_chars_end(sep)
+            .str.replace_all(r"(\d{3})", "${1}" + separator)
+            .str.strip_chars_end(separator)
             .str.reverse()
         )
-        sign = pl.when(pl.col(c) < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-        frac = (cents % 100).cast(pl.String).str.zfill(2)
-        out.append(pl.concat_str([sign, grouped, pl.lit(decimal), frac]).alias(c))
-    return df.with_columns(out)
+        sign = pl.when(pl.col(name) < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        fraction = (cents % 100).cast(pl.String).str.zfill(2)
+        formatted.append(pl.concat_str([sign, grouped, pl.lit(decimal), fraction]).alias(name))
+    return frame.with_columns(formatted)
 
 
 def _terminator(dialect: Dialect) -> str:
+    """Windows tools end lines with CRLF; the rest with LF, unless the dialect says."""
     return dialect.line_terminator or ("\r\n" if dialect.encoding == "cp1252" else "\n")
 
 
-def _csv_bytes(df: pl.DataFrame, dialect: Dialect, include_header: bool = True) -> bytes:
-    df = _numeric_codes(df, dialect)
+def _csv_bytes(frame: pl.DataFrame, dialect: Dialect, include_header: bool = True) -> bytes:
+    """The CSV text of ``frame`` as ``dialect`` writes it, encoded (no BOM: the caller adds it)."""
+    frame = _numeric_codes(frame, dialect)
     if dialect.header_upper:
-        df = df.rename({c: c.upper() for c in df.columns})
-    buf = io.BytesIO()
-    df.write_csv(
-        buf,
+        frame = frame.rename({name: name.upper() for name in frame.columns})
+    buffer = io.BytesIO()
+    frame.write_csv(
+        buffer,
         separator=dialect.separator,
         include_header=include_header,
         date_format=dialect.date_format,
@@ -234,42 +242,43 @@ def _csv_bytes(df: pl.DataFrame, dialect: Dialect, include_header: bool = True) 
         null_value=dialect.null_value,
         decimal_comma=dialect.decimal_comma,
         float_precision=dialect.float_precision,
-        quote_style=dialect.quote_style,  # type: ignore[arg-type]
+        quote_style=dialect.quote_style,
         line_terminator=_terminator(dialect),
     )
-    data = buf.getvalue()
+    data = buffer.getvalue()
     if dialect.encoding == "cp1252":
         data = data.decode("utf-8").encode("cp1252", errors="replace")
     return data
 
 
-def _trailer(df: pl.DataFrame, dialect: Dialect) -> bytes:
+def _trailer(frame: pl.DataFrame, dialect: Dialect) -> bytes:
     """What some tools write after the last record: separator-only rows, a blank line."""
     end = _terminator(dialect)
-    text = (dialect.separator * (df.width - 1) + end) * dialect.empty_rows
+    text = (dialect.separator * (frame.width - 1) + end) * dialect.empty_rows
     if dialect.final_blank_line:
         text += end
     return text.encode("ascii")
 
 
-def write_table(df: pl.DataFrame, path: pathlib.Path, dialect: Dialect) -> int:
-    """Write ``df`` to ``path`` in ``dialect`` (gzip when the name ends in .gz); return rows."""
+def write_table(frame: pl.DataFrame, path: pathlib.Path, dialect: Dialect) -> int:
+    """Write ``frame`` to ``path`` in ``dialect`` (gzip when the name ends in .gz); return rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if dialect.fmt == "xlsx":
-        _write_xlsx(df, path, dialect)
-        return df.height
-    data = _csv_bytes(df, dialect) + _trailer(df, dialect)
+        _write_xlsx(frame, path, dialect)
+        return frame.height
+    data = _csv_bytes(frame, dialect) + _trailer(frame, dialect)
     if dialect.encoding == "utf-8-sig":
         data = b"\xef\xbb\xbf" + data
     if path.name.endswith(".gz"):
+        # mtime=0 and no file name in the gzip header: same input, same bytes
         with (
-            open(path, "wb") as fh,
-            gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, filename="") as gz,
+            open(path, "wb") as file,
+            gzip.GzipFile(fileobj=file, mode="wb", mtime=0, filename="") as gzipped,
         ):
-            gz.write(data)
+            gzipped.write(data)
     else:
         path.write_bytes(data)
-    return df.height
+    return frame.height
 
 
 class CsvStream:
@@ -279,83 +288,86 @@ class CsvStream:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.dialect = dialect
-        self._fh = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self._gz = (
-            gzip.GzipFile(fileobj=self._fh, mode="wb", mtime=0, filename="", compresslevel=6)
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._gzipped = (
+            gzip.GzipFile(fileobj=self._file, mode="wb", mtime=0, filename="", compresslevel=6)
             if path.name.endswith(".gz")
             else None
         )
         self._header_done = False
         self.rows = 0
 
-    def write(self, df: pl.DataFrame) -> None:
-        data = _csv_bytes(df, self.dialect, include_header=not self._header_done)
+    def write(self, frame: pl.DataFrame) -> None:
+        data = _csv_bytes(frame, self.dialect, include_header=not self._header_done)
         if not self._header_done and self.dialect.encoding == "utf-8-sig":
             data = b"\xef\xbb\xbf" + data
         self._header_done = True
-        (self._gz or self._fh).write(data)
-        self.rows += df.height
+        (self._gzipped or self._file).write(data)
+        self.rows += frame.height
 
     def close(self) -> None:
-        if self._gz is not None:
-            self._gz.close()
-        self._fh.close()
+        if self._gzipped is not None:
+            self._gzipped.close()
+        self._file.close()
 
 
-def _write_xlsx(df: pl.DataFrame, path: pathlib.Path, dialect: Dialect) -> None:
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
-    wb.set_properties({"created": _XLSX_CREATED, "author": "export", "title": path.stem})
-    ws = wb.add_worksheet("export")
-    date_fmt = wb.add_format({"num_format": "dd/mm/yyyy"})
-    datetime_fmt = wb.add_format({"num_format": "dd/mm/yyyy hh:mm"})
-    for j, name in enumerate(df.columns):
-        ws.write_string(0, j, name.upper() if dialect.header_upper else name)
-    numeric_codes = {c.lower() for c in dialect.numeric_code_columns}
-    kinds = []
-    for name, dtype in df.schema.items():
+def _write_xlsx(frame: pl.DataFrame, path: pathlib.Path, dialect: Dialect) -> None:
+    """One sheet, cell by cell, typed the way the partner's tool types them."""
+    workbook = xlsxwriter.Workbook(
+        str(path), {"constant_memory": True, "strings_to_numbers": False}
+    )
+    workbook.set_properties({"created": _XLSX_CREATED, "author": "export", "title": path.stem})
+    sheet = workbook.add_worksheet("export")
+    date_format = workbook.add_format({"num_format": "dd/mm/yyyy"})
+    datetime_format = workbook.add_format({"num_format": "dd/mm/yyyy hh:mm"})
+    for column, name in enumerate(frame.columns):
+        sheet.write_string(0, column, name.upper() if dialect.header_upper else name)
+    numeric_codes = {name.lower() for name in dialect.numeric_code_columns}
+    cell_kinds = []
+    for name, dtype in frame.schema.items():
         if dtype == pl.Date:
-            kinds.append("date")
+            cell_kinds.append("date")
         elif dtype == pl.Datetime:
-            kinds.append("datetime")
+            cell_kinds.append("datetime")
         elif dtype.is_numeric():
-            kinds.append("num")
+            cell_kinds.append("num")
         elif name.lower() in numeric_codes:
-            kinds.append("code")
+            cell_kinds.append("code")
         else:
-            kinds.append("str")
-    for i, row in enumerate(df.iter_rows(), start=1):
-        for j, value in enumerate(row):
+            cell_kinds.append("str")
+    for line, row in enumerate(frame.iter_rows(), start=1):
+        for column, value in enumerate(row):
             if value is None:
                 continue  # missing = empty cell
-            kind = kinds[j]
-            if kind == "date":
+            cell_kind = cell_kinds[column]
+            if cell_kind == "date":
                 if dialect.xlsx_real_dates:
-                    ws.write_datetime(
-                        i, j, dt.datetime(value.year, value.month, value.day), date_fmt
-                    )
+                    as_datetime = dt.datetime(value.year, value.month, value.day)
+                    sheet.write_datetime(line, column, as_datetime, date_format)
                 else:
-                    ws.write_string(i, j, value.strftime(dialect.date_format))
-            elif kind == "datetime":
+                    sheet.write_string(line, column, value.strftime(dialect.date_format))
+            elif cell_kind == "datetime":
                 if dialect.xlsx_real_dates:
-                    ws.write_datetime(i, j, value, datetime_fmt)
+                    sheet.write_datetime(line, column, value, datetime_format)
                 else:
-                    ws.write_string(i, j, value.strftime(dialect.timestamp_format or "%d/%m/%Y"))
-            elif kind == "num":
-                ws.write_number(i, j, value)
-            elif kind == "code" and value.isdigit():
-                ws.write_number(i, j, int(value))  # typed as a number: leading zero lost
+                    text = value.strftime(dialect.timestamp_format or "%d/%m/%Y")
+                    sheet.write_string(line, column, text)
+            elif cell_kind == "num":
+                sheet.write_number(line, column, value)
+            elif cell_kind == "code" and value.isdigit():
+                sheet.write_number(line, column, int(value))  # typed as a number: leading zero lost
             else:
-                ws.write_string(i, j, value)
-    blank = wb.add_format({"bg_color": "#FFFFFF"})
-    for k in range(dialect.empty_rows):
+                sheet.write_string(line, column, value)
+    blank = workbook.add_format({"bg_color": "#FFFFFF"})
+    for extra in range(dialect.empty_rows):
         # rows that look empty: a space in the first cell, formatted blanks next to it
-        ws.write_string(df.height + 1 + k, 0, " ")
-        for j in range(1, df.width):
-            ws.write_blank(df.height + 1 + k, j, None, blank)
-    wb.close()
+        sheet.write_string(frame.height + 1 + extra, 0, " ")
+        for column in range(1, frame.width):
+            sheet.write_blank(frame.height + 1 + extra, column, None, blank)
+    workbook.close()
 
 
 def set_mtime(path: pathlib.Path, when: dt.datetime) -> None:
     """Pin the file's modification time: the ingestion orders deliveries by mtime, then name."""
-    ts = when.replace(tzinfo=dt.UTC).timestamp()
-    os.utime(path, (ts, ts))
+    timestamp = when.replace(tzinfo=dt.UTC).timestamp()
+    os.utime(path, (timestamp, timestamp))
