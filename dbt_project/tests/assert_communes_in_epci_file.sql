@@ -4,17 +4,30 @@
 {{ config(severity='error', tags=['bloquant'], store_failures=true, schema='controles',
     meta={'dagster': {'ref': {'name': 'int_reference__epci_communes'}}}) }}
 with communes as (
-    select 'patrimoine' as source, livraison_id, ligne, code_commune, annee
+    select
+        'patrimoine' as source,
+        livraison_id,
+        ligne,
+        code_commune,
+        annee
     from {{ ref('int_patrimoine__logements') }}
     union all
-    select 'evenements', e.livraison_id, e.ligne, e.code_commune,
-        cast(year(e.date_evenement) as integer)
+    select
+        'evenements' as source,
+        e.livraison_id,
+        e.ligne,
+        e.code_commune,
+        cast(year(e.date_evenement) as integer) as annee
     from {{ ref('stg_police__evenements') }} as e
     inner join {{ ref('int_ledger__livraisons_courantes') }} as l using (livraison_id)
     where l.type_fichier = 'evenements'
     union all
-    select 'attributions', a.livraison_id, a.ligne, a.code_commune,
-        cast(year(coalesce(a.date_signature_bail, a.date_attribution)) as integer)
+    select
+        'attributions' as source,
+        a.livraison_id,
+        a.ligne,
+        a.code_commune,
+        cast(year(coalesce(a.date_signature_bail, a.date_attribution)) as integer) as annee
     from {{ ref('stg_allocations__attributions') }} as a
     inner join {{ ref('int_ledger__livraisons_courantes') }} as l using (livraison_id)
     where l.type_fichier = 'attributions'

@@ -11,7 +11,10 @@ select
     p.id_residence,
     count(*) as n_logements,
     string_agg(distinct p.code_commune, ', ' order by p.code_commune) as communes,
-    string_agg(distinct coalesce(p.code_qpv, '(hors QPV)'), ', ' order by coalesce(p.code_qpv, '(hors QPV)')) as qpvs,
+    string_agg(
+        distinct coalesce(p.code_qpv, '(hors QPV)'),
+        ', ' order by coalesce(p.code_qpv, '(hors QPV)')
+    ) as qpvs,
     min(p.ligne) as premiere_ligne
 from {{ ref('int_patrimoine__logements') }} as p
 inner join {{ ref('int_ledger__livraisons_courantes') }} as l using (livraison_id)

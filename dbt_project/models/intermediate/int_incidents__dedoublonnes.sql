@@ -1,7 +1,10 @@
 -- Incidents of current deliveries, one per (landlord, id_incident): the newest delivery wins
 -- (modifie_le then file name), then the last line. Mapped to the common nomenclature.
 with courants as (
-    {{ ranked_current_rows('stg_landlord__incidents', 'incidents', ['code_bailleur', 'id_incident'], ledger_columns=['fichier']) }}
+    {{ ranked_current_rows(
+        'stg_landlord__incidents', 'incidents', ['code_bailleur', 'id_incident'],
+        ledger_columns=['fichier'],
+    ) }}
 )
 
 select

@@ -1,7 +1,10 @@
 -- Steps of eviction / lease procedures of current deliveries, one per (landlord, procedure, step,
 -- date): a step delivered again counts once, from the newest delivery.
 with courants as (
-    {{ ranked_current_rows('stg_landlord__procedures', 'procedures', ['code_bailleur', 'id_procedure', 'etape', 'date_etape']) }}
+    {{ ranked_current_rows(
+        'stg_landlord__procedures', 'procedures',
+        ['code_bailleur', 'id_procedure', 'etape', 'date_etape'],
+    ) }}
 )
 
 select

@@ -15,6 +15,11 @@ with lignes as (
     where l.type_fichier = 'correspondance_categories'
 )
 
-select code_bailleur, code_source, libelle_source, categorie, livraison_id
+select
+    code_bailleur,
+    code_source,
+    libelle_source,
+    categorie,
+    livraison_id
 from lignes
 where rang = 1

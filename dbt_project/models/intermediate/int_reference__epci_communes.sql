@@ -1,7 +1,9 @@
 -- Commune -> EPCI / département / région, with the range of indicator years each EPCI file
 -- applies to: the file of the latest year <= Y, or the earliest file when none is.
 with fichiers as (
-    select distinct e.annee_fichier, e.livraison_id
+    select distinct
+        e.annee_fichier,
+        e.livraison_id
     from {{ ref('stg_reference__epci') }} as e
     inner join {{ ref('int_ledger__livraisons_courantes') }} as l using (livraison_id)
     where l.type_fichier = 'epci'
@@ -9,7 +11,9 @@ with fichiers as (
 
 fichier_par_annee as (
     -- one delivery per file year (the ledger already guarantees it; keep the newest id otherwise)
-    select annee_fichier, max(livraison_id) as livraison_id
+    select
+        annee_fichier,
+        max(livraison_id) as livraison_id
     from fichiers
     group by annee_fichier
 ),
@@ -29,7 +33,10 @@ bornes as (
 lignes as (
     select
         e.*,
-        row_number() over (partition by e.livraison_id, e.code_commune order by e.ligne desc) as rang
+        row_number() over (
+            partition by e.livraison_id, e.code_commune
+            order by e.ligne desc
+        ) as rang
     from {{ ref('stg_reference__epci') }} as e
 )
 

@@ -1,7 +1,10 @@
 -- For each (commune, year, indicator), the row of the latest SSMSI edition containing it
 -- (ties: newest delivery, then last line).
 with lignes as (
-    {{ ranked_current_rows('stg_police__ssmsi', 'ssmsi', ['code_commune', 'annee', 'indicateur'], first_order='edition') }}
+    {{ ranked_current_rows(
+        'stg_police__ssmsi', 'ssmsi', ['code_commune', 'annee', 'indicateur'],
+        first_order='edition',
+    ) }}
 )
 
 select

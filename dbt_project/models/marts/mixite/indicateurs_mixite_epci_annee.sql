@@ -39,14 +39,18 @@ select
     cast(n_q1_hors_qpv as bigint) as n_q1_hors_qpv,
     {{ taux_ratio('n_q1_hors_qpv', 'n_attributions_hors_qpv') }} as taux_q1_hors_qpv,
     objectif_q1_hors_qpv_pct,
-    {{ manque_objectif('objectif_q1_hors_qpv_pct', 'n_attributions_hors_qpv', 'n_q1_hors_qpv') }} as manque_q1_hors_qpv,
-    {{ conforme_objectif('objectif_q1_hors_qpv_pct', 'n_attributions_hors_qpv', 'n_q1_hors_qpv') }} as conforme_q1_hors_qpv,
+    {{ manque_objectif('objectif_q1_hors_qpv_pct', 'n_attributions_hors_qpv', 'n_q1_hors_qpv') }}
+        as manque_q1_hors_qpv,
+    {{ conforme_objectif('objectif_q1_hors_qpv_pct', 'n_attributions_hors_qpv', 'n_q1_hors_qpv') }}
+        as conforme_q1_hors_qpv,
     cast(n_attributions_qpv as bigint) as n_attributions_qpv,
     cast(n_hors_q1_qpv as bigint) as n_hors_q1_qpv,
     {{ taux_ratio('n_hors_q1_qpv', 'n_attributions_qpv') }} as taux_hors_q1_qpv,
     objectif_hors_q1_qpv_pct,
-    {{ manque_objectif('objectif_hors_q1_qpv_pct', 'n_attributions_qpv', 'n_hors_q1_qpv') }} as manque_hors_q1_qpv,
-    {{ conforme_objectif('objectif_hors_q1_qpv_pct', 'n_attributions_qpv', 'n_hors_q1_qpv') }} as conforme_hors_q1_qpv,
+    {{ manque_objectif('objectif_hors_q1_qpv_pct', 'n_attributions_qpv', 'n_hors_q1_qpv') }}
+        as manque_hors_q1_qpv,
+    {{ conforme_objectif('objectif_hors_q1_qpv_pct', 'n_attributions_qpv', 'n_hors_q1_qpv') }}
+        as conforme_hors_q1_qpv,
     cast(n_menages_prioritaires as bigint) as n_menages_prioritaires,
     {{ taux_ratio('n_menages_prioritaires', 'n_attributions') }} as taux_menages_prioritaires,
     seuil_q1_euros_uc

@@ -1,11 +1,23 @@
 -- Time to close incidents (days from report to closure) per territory, year and category,
 -- over closed incidents; open incidents are counted apart.
 with incidents as (
-    select niveau, code_territoire, annee, categorie, date_signalement, date_cloture
+    select
+        niveau,
+        code_territoire,
+        annee,
+        categorie,
+        date_signalement,
+        date_cloture
     from {{ ref('int_incidents__territoires') }}
     where categorie is not null
     union all
-    select niveau, code_territoire, annee, 'total', date_signalement, date_cloture
+    select
+        niveau,
+        code_territoire,
+        annee,
+        'total' as categorie,
+        date_signalement,
+        date_cloture
     from {{ ref('int_incidents__territoires') }}
 )
 

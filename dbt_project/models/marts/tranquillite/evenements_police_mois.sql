@@ -6,25 +6,71 @@ with e as (
 ),
 
 territoires as (
-    select 'residence' as niveau, code_residence as code_territoire, * from e where code_residence is not null
+    select
+        'residence' as niveau,
+        code_residence as code_territoire,
+        *
+    from e
+    where code_residence is not null
     union all by name
-    select 'qpv' as niveau, code_qpv as code_territoire, * from e where code_qpv is not null
+    select
+        'qpv' as niveau,
+        code_qpv as code_territoire,
+        *
+    from e
+    where code_qpv is not null
     union all by name
-    select 'commune' as niveau, code_commune as code_territoire, * from e where code_commune is not null
+    select
+        'commune' as niveau,
+        code_commune as code_territoire,
+        *
+    from e
+    where code_commune is not null
     union all by name
-    select 'epci' as niveau, code_epci as code_territoire, * from e where code_epci is not null
+    select
+        'epci' as niveau,
+        code_epci as code_territoire,
+        *
+    from e
+    where code_epci is not null
     union all by name
-    select 'departement' as niveau, code_departement as code_territoire, * from e where code_departement is not null
+    select
+        'departement' as niveau,
+        code_departement as code_territoire,
+        *
+    from e
+    where code_departement is not null
     union all by name
-    select 'bailleur' as niveau, code_bailleur as code_territoire, * from e where code_bailleur is not null
+    select
+        'bailleur' as niveau,
+        code_bailleur as code_territoire,
+        *
+    from e
+    where code_bailleur is not null
     union all by name
-    select 'ensemble' as niveau, 'FR' as code_territoire, * from e
+    select
+        'ensemble' as niveau,
+        'FR' as code_territoire,
+        *
+    from e
 ),
 
 types as (
-    select niveau, code_territoire, mois, type_evenement, duree_jours from territoires
+    select
+        niveau,
+        code_territoire,
+        mois,
+        type_evenement,
+        duree_jours
+    from territoires
     union all
-    select niveau, code_territoire, mois, 'total', duree_jours from territoires
+    select
+        niveau,
+        code_territoire,
+        mois,
+        'total' as type_evenement,
+        duree_jours
+    from territoires
 )
 
 select

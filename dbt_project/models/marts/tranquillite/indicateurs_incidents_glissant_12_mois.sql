@@ -21,7 +21,8 @@ with glissant as (
 taux as (
     select
         *,
-        12000.0 * n_incidents_12_mois / n_logements_mois_12_mois as taux_glissant_12_mois_pour_1000_logements
+        12000.0 * n_incidents_12_mois / n_logements_mois_12_mois
+            as taux_glissant_12_mois_pour_1000_logements
     from glissant
 )
 
@@ -33,10 +34,16 @@ select
     cast(t.n_mois_couverts_12_mois as bigint) as n_mois_couverts_12_mois,
     cast(t.n_incidents_12_mois as bigint) as n_incidents_12_mois,
     cast(t.n_logements_mois_12_mois as bigint) as n_logements_mois_12_mois,
-    cast(t.taux_glissant_12_mois_pour_1000_logements as double) as taux_glissant_12_mois_pour_1000_logements,
-    cast(p.taux_glissant_12_mois_pour_1000_logements as double) as taux_glissant_12_mois_annee_precedente,
+    cast(t.taux_glissant_12_mois_pour_1000_logements as double)
+        as taux_glissant_12_mois_pour_1000_logements,
+    cast(p.taux_glissant_12_mois_pour_1000_logements as double)
+        as taux_glissant_12_mois_annee_precedente,
     cast(
-        100.0 * (t.taux_glissant_12_mois_pour_1000_logements - p.taux_glissant_12_mois_pour_1000_logements)
+        100.0
+        * (
+            t.taux_glissant_12_mois_pour_1000_logements
+            - p.taux_glissant_12_mois_pour_1000_logements
+        )
         / nullif(p.taux_glissant_12_mois_pour_1000_logements, 0) as double
     ) as evolution_annuelle_pct
 from taux as t

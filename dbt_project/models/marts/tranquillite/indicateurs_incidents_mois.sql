@@ -1,12 +1,20 @@
 -- Incidents per 1,000 dwellings, per territory, month and category (docs/published-tables.md).
 -- Denominator: dwellings of the covering landlords' stock of the month's year, in the territory.
 with couverture as (
-    select code_bailleur, mois
+    select
+        code_bailleur,
+        mois
     from {{ ref('int_incidents__couverture') }}
 ),
 
 territoires as (
-    select annee, code_bailleur, id_residence, niveau, code_territoire, n_logements
+    select
+        annee,
+        code_bailleur,
+        id_residence,
+        niveau,
+        code_territoire,
+        n_logements
     from {{ ref('int_patrimoine__residences_territoires') }}
 ),
 
@@ -27,18 +35,26 @@ denominateurs as (
 categories as (
     select categorie from {{ ref('nomenclature_incidents') }}
     union all
-    select 'total'
+    select 'total' as categorie
 ),
 
 incidents as (
-    select i.code_bailleur, i.id_residence, i.mois, i.categorie
+    select
+        i.code_bailleur,
+        i.id_residence,
+        i.mois,
+        i.categorie
     from {{ ref('int_incidents__dedoublonnes') }} as i
     inner join couverture as c
         on c.code_bailleur = i.code_bailleur and c.mois = i.mois
 ),
 
 incidents_territoires as (
-    select t.niveau, t.code_territoire, i.mois, i.categorie
+    select
+        t.niveau,
+        t.code_territoire,
+        i.mois,
+        i.categorie
     from incidents as i
     inner join territoires as t
         on t.code_bailleur = i.code_bailleur
@@ -47,12 +63,22 @@ incidents_territoires as (
 ),
 
 comptes as (
-    select niveau, code_territoire, mois, categorie, count(*) as n_incidents
+    select
+        niveau,
+        code_territoire,
+        mois,
+        categorie,
+        count(*) as n_incidents
     from incidents_territoires
     where categorie is not null
     group by niveau, code_territoire, mois, categorie
     union all
-    select niveau, code_territoire, mois, 'total' as categorie, count(*) as n_incidents
+    select
+        niveau,
+        code_territoire,
+        mois,
+        'total' as categorie,
+        count(*) as n_incidents
     from incidents_territoires
     group by niveau, code_territoire, mois
 )

@@ -32,7 +32,8 @@ incidents as (
         code_bailleur,
         id_residence,
         cast(date_trunc('quarter', mois) as date) as trimestre,
-        count_if(lieu in ('hall', 'cage_escalier', 'cave', 'local_commun')) as n_incidents_parties_communes,
+        count_if(lieu in ('hall', 'cage_escalier', 'cave', 'local_commun'))
+            as n_incidents_parties_communes,
         count_if(
             lieu in ('hall', 'cage_escalier', 'cave', 'local_commun')
             and categorie in ('degradation', 'occupation_hall', 'depot_sauvage', 'incendie')
@@ -41,7 +42,8 @@ incidents as (
             as n_incidents_graves_parties_communes,
         count_if(categorie = 'trafic_stupefiants') as n_trafic_constate,
         count_if(categorie = 'agression_personnel') as n_agressions_personnel,
-        count_if(categorie = 'agression_personnel' and gravite >= 3) as n_agressions_personnel_graves
+        count_if(categorie = 'agression_personnel' and gravite >= 3)
+            as n_agressions_personnel_graves
     from {{ ref('int_incidents__localises') }}
     group by code_bailleur, id_residence, date_trunc('quarter', mois)
 ),
@@ -53,7 +55,9 @@ evenements as (
         cast(date_trunc('quarter', mois) as date) as trimestre,
         count_if(type_evenement = 'intervention_police') as n_interventions_police,
         count_if(
-            type_evenement in ('interdiction_paraitre', 'fermeture_administrative', 'injonction_resiliation_bail')
+            type_evenement in (
+                'interdiction_paraitre', 'fermeture_administrative', 'injonction_resiliation_bail'
+            )
         ) as n_mesures_police_prefet,
         count_if(type_evenement = 'point_deal_demantele') as n_points_deal_demanteles
     from {{ ref('int_evenements__dedoublonnes') }}
@@ -66,45 +70,78 @@ mesures as (
         r.*,
         cast(coalesce(i.n_incidents_parties_communes, 0) as bigint) as n_incidents_parties_communes,
         cast(coalesce(i.n_degradations_occupations, 0) as bigint) as n_degradations_occupations,
-        cast(coalesce(i.n_incidents_graves_parties_communes, 0) as bigint) as n_incidents_graves_parties_communes,
+        cast(coalesce(i.n_incidents_graves_parties_communes, 0) as bigint)
+            as n_incidents_graves_parties_communes,
         cast(coalesce(i.n_trafic_constate, 0) as bigint) as n_trafic_constate,
         cast(coalesce(i.n_agressions_personnel, 0) as bigint) as n_agressions_personnel,
-        cast(coalesce(i.n_agressions_personnel_graves, 0) as bigint) as n_agressions_personnel_graves,
+        cast(coalesce(i.n_agressions_personnel_graves, 0) as bigint)
+            as n_agressions_personnel_graves,
         cast(coalesce(e.n_interventions_police, 0) as bigint) as n_interventions_police,
         cast(coalesce(e.n_mesures_police_prefet, 0) as bigint) as n_mesures_police_prefet,
         cast(coalesce(e.n_points_deal_demanteles, 0) as bigint) as n_points_deal_demanteles
     from residences as r
     left join incidents as i
-        on i.code_bailleur = r.code_bailleur and i.id_residence = r.id_residence and i.trimestre = r.trimestre
+        on i.code_bailleur = r.code_bailleur
+        and i.id_residence = r.id_residence
+        and i.trimestre = r.trimestre
     left join evenements as e
-        on e.code_bailleur = r.code_bailleur and e.id_residence = r.id_residence and e.trimestre = r.trimestre
+        on e.code_bailleur = r.code_bailleur
+        and e.id_residence = r.id_residence
+        and e.trimestre = r.trimestre
 ),
 
 valeurs as (
     unpivot (
         select
-            code_bailleur, id_residence, trimestre,
-            n_incidents_parties_communes, n_degradations_occupations, n_incidents_graves_parties_communes,
-            n_trafic_constate, n_agressions_personnel, n_agressions_personnel_graves,
-            n_interventions_police, n_mesures_police_prefet, n_points_deal_demanteles
+            code_bailleur,
+            id_residence,
+            trimestre,
+            n_incidents_parties_communes,
+            n_degradations_occupations,
+            n_incidents_graves_parties_communes,
+            n_trafic_constate,
+            n_agressions_personnel,
+            n_agressions_personnel_graves,
+            n_interventions_police,
+            n_mesures_police_prefet,
+            n_points_deal_demanteles
         from mesures
     )
-    on
-        n_incidents_parties_communes, n_degradations_occupations, n_incidents_graves_parties_communes,
-        n_trafic_constate, n_agressions_personnel, n_agressions_personnel_graves,
-        n_interventions_police, n_mesures_police_prefet, n_points_deal_demanteles
-    into name indicateur value valeur
+    -- sqlfluff's DuckDB grammar does not indent the list of the simplified unpivot's `on`.
+    on -- noqa: disable=LT02
+        n_incidents_parties_communes,
+        n_degradations_occupations,
+        n_incidents_graves_parties_communes,
+        n_trafic_constate,
+        n_agressions_personnel,
+        n_agressions_personnel_graves,
+        n_interventions_police,
+        n_mesures_police_prefet,
+        n_points_deal_demanteles
+    into name indicateur value valeur -- noqa: enable=LT02
 ),
 
 declenches as (
-    select v.code_bailleur, v.id_residence, v.trimestre, s.niveau, s.rang, s.indicateur, s.seuil_min, v.valeur
+    select
+        v.code_bailleur,
+        v.id_residence,
+        v.trimestre,
+        s.niveau,
+        s.rang,
+        s.indicateur,
+        s.seuil_min,
+        v.valeur
     from valeurs as v
     inner join {{ ref('seuils_gravite_halls') }} as s
-        on s.indicateur = v.indicateur and v.valeur >= s.seuil_min
+        on s.indicateur = v.indicateur and s.seuil_min <= v.valeur
 ),
 
 rang_max as (
-    select code_bailleur, id_residence, trimestre, max(rang) as rang
+    select
+        code_bailleur,
+        id_residence,
+        trimestre,
+        max(rang) as rang
     from declenches
     group by code_bailleur, id_residence, trimestre
 ),
@@ -116,7 +153,9 @@ criteres as (
         d.trimestre,
         d.rang,
         min(d.niveau) as niveau,
-        string_agg(d.indicateur || ' = ' || d.valeur || ' >= ' || d.seuil_min, '; ' order by d.indicateur) as criteres
+        string_agg(
+            d.indicateur || ' = ' || d.valeur || ' >= ' || d.seuil_min, '; ' order by d.indicateur
+        ) as criteres
     from declenches as d
     inner join rang_max as m
         on m.code_bailleur = d.code_bailleur and m.id_residence = d.id_residence
@@ -149,4 +188,6 @@ select
     c.criteres as criteres_declenches
 from mesures as m
 left join criteres as c
-    on c.code_bailleur = m.code_bailleur and c.id_residence = m.id_residence and c.trimestre = m.trimestre
+    on c.code_bailleur = m.code_bailleur
+    and c.id_residence = m.id_residence
+    and c.trimestre = m.trimestre
