@@ -14,7 +14,8 @@ Homes:
 - the contract tables: the marts whose dbt contract is enforced (pipelines/publish.py reads
   them from the manifest), each with a publication suite.
 
-Each failure message names the file to fix.
+Each failure message names the file to fix. The checks a dbt test runs in DuckDB are not
+repeated by the publication suites (checked here too).
 """
 
 from __future__ import annotations
@@ -341,6 +342,65 @@ def test_one_publication_suite_per_contract_table() -> None:
         f"data_quality/suites/publication_*.yml: {sorted(suites)}; the contract tables (models "
         f"with an enforced contract in dbt_project/models/marts) are {list(CONTRACT_TABLES)}"
     )
+
+
+def _mart_tests() -> dict[str, dict[str, Any]]:
+    """model -> its dbt tests: keys (column tuples), not-null columns, closed-list columns."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted((MODELS / "marts").rglob("*.yml")):
+        for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models") or []:
+            tests: dict[str, Any] = {"path": path, "keys": set(), "not_null": set(), "lists": set()}
+            for test in model.get("data_tests") or []:
+                if isinstance(test, dict) and "unique_combination_of_columns" in test:
+                    args = test["unique_combination_of_columns"]["arguments"]
+                    tests["keys"].add(frozenset(args["combination_of_columns"]))
+            for m, column, name, _ in _column_tests(path):
+                if m != model["name"]:
+                    continue
+                if name == "not_null":
+                    tests["not_null"].add(column)
+                if name in ("accepted_values", "relationships"):
+                    tests["lists"].add(column)
+                if name == "unique":
+                    tests["keys"].add(frozenset([column]))
+            found[model["name"]] = tests
+    return found
+
+
+def _repeats(expectation: dict[str, Any], dbt: dict[str, Any]) -> bool:
+    """The expectation checks what a dbt test of the model already checks."""
+    kind, kwargs = expectation["expectation"], expectation["kwargs"]
+    if kind == "expect_compound_columns_to_be_unique":
+        return frozenset(kwargs["column_list"]) in dbt["keys"]
+    if kind == "expect_column_values_to_be_unique":
+        return frozenset([kwargs["column"]]) in dbt["keys"]
+    if kind == "expect_column_values_to_not_be_null":
+        return not expectation.get("when") and kwargs["column"] in dbt["not_null"]
+    if kind == "expect_column_values_to_be_in_set":
+        return kwargs["column"] in dbt["lists"]
+    return False
+
+
+def test_publication_suites_do_not_repeat_dbt_tests() -> None:
+    """A key, a missing value or a closed list of a contract table is checked once, by dbt in
+    DuckDB: the publication suite that repeats it is the copy to remove."""
+    from pipelines.publish import CONTRACT_TABLES
+
+    marts = _mart_tests()
+    problems = []
+    for table in CONTRACT_TABLES:
+        path = SUITES / f"publication_{table}.yml"
+        dbt = marts[table]
+        for dataset in _suite(path)["datasets"]:
+            if not re.fullmatch(rf"\s*SELECT\s.*\sFROM\s+marts\.{table}\s*", dataset["sql"], re.S):
+                continue  # a reconciliation, not the table itself
+            for e in dataset.get("expectations") or []:
+                repeated = _repeats(e, dbt)
+                if repeated:
+                    problems.append(
+                        f"{rel(path)}: {e['id']} repeats a dbt test of {rel(dbt['path'])}"
+                    )
+    assert not problems, "\n".join(problems)
 
 
 # --- the contract tables ----------------------------------------------------------------------
