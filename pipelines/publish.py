@@ -9,6 +9,7 @@ holding the old file keeps reading the old inode; a crash at any point leaves th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,12 +23,33 @@ from pipelines.ingest.ledger import CURRENT
 from pipelines.opendata import write_open_data
 from pipelines.settings import KEEP_PUBLICATIONS, REPO_ROOT, Home
 
-CONTRACT_TABLES: tuple[str, ...] = (
-    "indicateurs_incidents_mois",
-    "indicateurs_delinquance_commune_annee",
-    "indicateurs_delinquance_epci_annee",
-    "indicateurs_mixite_epci_annee",
-)
+MANIFEST = REPO_ROOT / "dbt_project" / "target" / "manifest.json"
+
+
+def contract_tables(manifest: Path = MANIFEST) -> tuple[str, ...]:
+    """The models whose dbt contract is enforced (`config.contract.enforced` in the marts YAML),
+    in the contract's order (`config.meta.ordre_contrat`): read from dbt's manifest, so that
+    declaring a contract in dbt is the one way to make a contract table. Like `@dbt_assets`,
+    this reads the manifest as it is (`make manifest` and `tranquillity refresh` parse the
+    project first); it is parsed here only when it does not exist yet."""
+    if not manifest.exists():
+        from pipelines.dbt_project import ensure_manifest
+
+        ensure_manifest()
+    nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
+    enforced = [
+        n
+        for n in nodes
+        if n["resource_type"] == "model" and (n["config"].get("contract") or {}).get("enforced")
+    ]
+    unordered = [n["name"] for n in enforced if "ordre_contrat" not in n["config"].get("meta", {})]
+    if unordered:
+        raise RuntimeError(f"contract tables without meta.ordre_contrat: {', '.join(unordered)}")
+    enforced.sort(key=lambda n: (n["config"]["meta"]["ordre_contrat"], n["name"]))
+    return tuple(n["name"] for n in enforced)
+
+
+CONTRACT_TABLES: tuple[str, ...] = contract_tables()
 MARTS_SCHEMA = "marts"
 DEFAULT_KEEP = int(KEEP_PUBLICATIONS.default or 10)
 

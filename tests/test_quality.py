@@ -16,10 +16,11 @@ from click.testing import CliRunner
 
 from pipelines.cli import main
 from pipelines.ingest.loader import FamilyReport
+from pipelines.publish import CONTRACT_TABLES
 from pipelines.quality.publication import validate_table
 from pipelines.quality.runner import QualityRun
 from pipelines.quality.suites import SuiteError, all_suites, load_suite
-from pipelines.settings import Home
+from pipelines.settings import FAMILIES, Home
 from tests.conftest import INCIDENTS_HEADER, PATRIMOINE_HEADER, ingest, query, write_delimited
 
 # -- suite files ------------------------------------------------------------------------
@@ -27,16 +28,8 @@ from tests.conftest import INCIDENTS_HEADER, PATRIMOINE_HEADER, ingest, query, w
 
 def test_every_suite_loads_with_severities_and_reasons() -> None:
     suites = {s.name: s for s in all_suites()}
-    families = {f"livraisons_{f}" for f in ("reference", "landlord", "police", "allocations")}
-    tables = {
-        f"publication_{t}"
-        for t in (
-            "indicateurs_incidents_mois",
-            "indicateurs_delinquance_commune_annee",
-            "indicateurs_delinquance_epci_annee",
-            "indicateurs_mixite_epci_annee",
-        )
-    }
+    families = {f"livraisons_{f}" for f in FAMILIES}
+    tables = {f"publication_{t}" for t in CONTRACT_TABLES}
     assert families | tables <= set(suites)
     for suite in suites.values():
         for dataset in suite.datasets:
@@ -286,23 +279,20 @@ def test_publication_suite_catches_each_broken_rule(tmp_path: Path) -> None:
         -- an incident counted in 'ensemble' but in no département, and under no category
         UPDATE marts.indicateurs_incidents_mois SET n_incidents = 6
         WHERE niveau = 'ensemble' AND categorie = 'total';
-        -- a repeated key, an unknown category, a negative rate
+        -- a negative rate (a repeated key or an unknown category is a dbt test of the model)
         INSERT INTO marts.indicateurs_incidents_mois VALUES
-            ('departement', '69', DATE '2025-01-01', 'degradation', 2, 40, 50.0),
-            ('departement', '69', DATE '2025-01-01', 'CODE-X', 0, 40, -1.0);
+            ('departement', '69', DATE '2025-01-01', 'autre', 0, 40, -1.0);
         """,
     )
     failed = _failed(con, "indicateurs_incidents_mois")
     assert failed.keys() >= {
-        "cle_unique",
-        "categories_de_la_nomenclature",
         "taux_positif",
         "ensemble_egal_somme_departements",
         "total_egal_somme_categories",
     }
 
 
-def test_large_table_validated_in_partitions_keeps_uniqueness_exact(
+def test_large_table_validated_in_partitions_counts_every_failing_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pipelines.quality.publication as publication
@@ -310,11 +300,11 @@ def test_large_table_validated_in_partitions_keeps_uniqueness_exact(
     monkeypatch.setattr(publication, "PARTITION_ROWS", 2)  # 6+ rows -> several partitions
     con = _warehouse(
         tmp_path,
-        INCIDENTS_TABLE + "INSERT INTO marts.indicateurs_incidents_mois VALUES "
-        "('departement', '13', DATE '2025-01-01', 'total', 3, 60, 50.0);",
+        INCIDENTS_TABLE + "UPDATE marts.indicateurs_incidents_mois "
+        "SET taux_pour_1000_logements = -1 WHERE niveau = 'departement';",
     )
     failed = _failed(con, "indicateurs_incidents_mois")
-    assert failed.get("cle_unique") == 2  # both copies of the repeated key, found together
+    assert failed.get("taux_positif") == 4  # one outcome over the partitions, every row counted
 
 
 def test_mixite_suite_reconciles_with_signed_allocations(tmp_path: Path) -> None:
@@ -338,8 +328,9 @@ def test_mixite_suite_reconciles_with_signed_allocations(tmp_path: Path) -> None
         """,
     )
     failed = _failed(con, "indicateurs_mixite_epci_annee")
-    # 2024: no threshold and a share above 1; 2025 reconciles (15 signed, 15 counted).
-    assert failed == {"seuil_q1_pour_chaque_epci": 1, "taux_q1_hors_qpv_entre_0_et_1": 1}
+    # 2024: a share above 1 (its missing threshold is the dbt test not_null of the model);
+    # 2025 reconciles (15 signed, 15 counted).
+    assert failed == {"taux_q1_hors_qpv_entre_0_et_1": 1}
     con.execute("DELETE FROM staging.stg_allocations__attributions WHERE rowid = 0")
     failed = _failed(con, "indicateurs_mixite_epci_annee")
     assert failed.get("attributions_comptees_egal_signees") == 1
