@@ -60,11 +60,14 @@ status: install  ## Current publication and last refresh
 test: lint  ## Lint, then the test suite (fast tests; `make test PYTEST_ARGS="-m slow"` for slow ones)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-# sqlfluff's dbt templater compiles the project: it needs the home the profile renders.
+# sqlfluff's dbt templater compiles the project and opens the profile's database: a scratch
+# home, never the working warehouse (a running refresh holds its write lock).
 lint: manifest  ## ruff (Python), sqlfluff (dbt SQL, DuckDB dialect) and mypy (pipelines/), all clean
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint dbt_project
+	@scratch=$$(mktemp -d) && mkdir -p "$$scratch/work" && \
+		TRANQUILLITY_HOME="$$scratch" $(BIN)/sqlfluff lint dbt_project; \
+		status=$$?; rm -rf "$$scratch"; exit $$status
 	$(BIN)/mypy
 
 format: install  ## Apply ruff fixes and formatting
