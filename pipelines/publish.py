@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.ingest.ledger import CURRENT
+from pipelines.ingest.specs import ALL_KINDS
 from pipelines.opendata import write_open_data
 from pipelines.settings import KEEP_PUBLICATIONS, REPO_ROOT, Home
 
@@ -52,6 +53,8 @@ def contract_tables(manifest: Path = MANIFEST) -> tuple[str, ...]:
 CONTRACT_TABLES: tuple[str, ...] = contract_tables()
 MARTS_SCHEMA = "marts"
 DEFAULT_KEEP = int(KEEP_PUBLICATIONS.default or 10)
+# The publication's period is the span of the monthly deliveries (specs.py: `period`).
+MONTHLY_KINDS = ", ".join(f"'{k.name}'" for k in ALL_KINDS if k.period == "month")
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ def write_publication(
                    ?::VARCHAR AS run_id
             FROM raw.livraisons
             WHERE {CURRENT}
-              AND type_fichier IN ('incidents', 'procedures', 'evenements', 'attributions')
+              AND type_fichier IN ({MONTHLY_KINDS})
             """,
             [publication_id, now.replace(tzinfo=None), n_controles, version_code(), run_id],
         )

@@ -118,34 +118,29 @@ def generate(
     workers = min(MAX_WORKERS, os.cpu_count() or 1) if n_landlords > PARALLEL_FROM_LANDLORDS else 1
     pool = None
     futures: list[Future[dict[str, int]]] = []
+    jobs = [
+        (
+            out,
+            seed,
+            landlord,
+            residences_by_landlord[(landlord.number,)],
+            month_list,
+            warts,
+            params.incident_boost,
+        )
+        for landlord in territory.landlords.items
+    ]
     if workers > 1:
         # Landlords are independent (each has its own seeded streams): write them in worker
         # processes while this one writes the police and allocation families. "spawn" rather
         # than fork: forking a process whose polars thread pool is running may deadlock.
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        for landlord in territory.landlords.items:
-            args = (
-                out,
-                seed,
-                landlord,
-                residences_by_landlord[(landlord.number,)],
-                month_list,
-                warts,
-                params.incident_boost,
-            )
-            futures.append(pool.submit(write_landlord, *args))
+        futures = [pool.submit(write_landlord, *job) for job in jobs]
     else:
-        for landlord in territory.landlords.items:
-            written = write_landlord(
-                out,
-                seed,
-                landlord,
-                residences_by_landlord[(landlord.number,)],
-                month_list,
-                warts,
-                params.incident_boost,
-            )
+        for job in jobs:
+            written = write_landlord(*job)
             add("landlord", written["files"], written["rows"])
+    del jobs
     del residences_by_landlord
 
     try:
