@@ -34,32 +34,54 @@ ATTRIBUTIONS_HEADER = (
 )
 
 
+# Variables the pipeline itself writes into os.environ while it runs, in process (the dbt
+# profile's database and dbt's log folder in pipelines/assets/transform.py, GX analytics in
+# pipelines/quality/runner.py, DAGSTER_HOME and DO_NOT_TRACK in pipelines/cli.py): a test that
+# refreshes must not leave them pointing at its home for the tests after it.
+PIPELINE_WRITES = (
+    "TRANQUILLITY_WAREHOUSE_DB",
+    "DBT_LOG_PATH",
+    "GX_ANALYTICS_ENABLED",
+    "DAGSTER_HOME",
+    "DO_NOT_TRACK",
+)
+
+
+def point_environment(mp: pytest.MonkeyPatch, root: Path, **extra: str) -> None:
+    """Through `mp`: TRANQUILLITY_HOME (and DAGSTER_HOME) at `root`, telemetry off, `extra`
+    set; and whatever the pipeline writes during the test restored when `mp` undoes."""
+    for name in PIPELINE_WRITES:
+        # Leave the value as it is, but have `mp` record it: its undo then restores it, or
+        # removes the variable if it was unset, whatever the code under test wrote meanwhile.
+        value = os.environ.get(name)
+        mp.setenv(name, value or "")
+        if value is None:
+            mp.delenv(name)
+    values = {
+        "TRANQUILLITY_HOME": str(root),
+        "DAGSTER_HOME": str(root / "dagster"),
+        "DO_NOT_TRACK": "1",
+        **extra,
+    }
+    for name, value in values.items():
+        mp.setenv(name, value)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Home]:
     """A fresh TRANQUILLITY_HOME with a fixed pseudonymisation key."""
     root = tmp_path / "home"
-    monkeypatch.setenv("TRANQUILLITY_HOME", str(root))
-    monkeypatch.setenv("TRANQUILLITY_PSEUDO_KEY", TEST_KEY)
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    point_environment(monkeypatch, root, TRANQUILLITY_PSEUDO_KEY=TEST_KEY)
     yield Home(root).ensure()
 
 
 @contextmanager
 def home_environment(root: Path, **extra: str) -> Iterator[None]:
-    """Point TRANQUILLITY_HOME (and DAGSTER_HOME) at `root` for a block, restoring the
-    environment after: for module-scoped or Hypothesis tests, where monkeypatch cannot go."""
-    values = {"TRANQUILLITY_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), **extra}
-    saved = {k: os.environ.get(k) for k in (*values, "DO_NOT_TRACK")}
-    os.environ.update(values, DO_NOT_TRACK="1")
-    try:
+    """`point_environment` for a block, on its own `pytest.MonkeyPatch`: for module-scoped
+    fixtures and Hypothesis examples, where the function-scoped `monkeypatch` cannot go."""
+    with pytest.MonkeyPatch.context() as mp:
+        point_environment(mp, root, **extra)
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def write_delimited(

@@ -1,7 +1,10 @@
 """End to end on generated `tiny` deliveries: refresh -> gates -> publication.
 
-One home for the module (a refresh costs a Dagster run and a full `dbt build`); the tests
-run in order and each leaves the home as the next one expects.
+A refresh costs a Dagster run and a full `dbt build`, so the module builds one published home
+once (`published`: generate, then the first refresh) and no test changes it. Tests that only
+read it share it (`published_home`, which fails a test that changed it); tests that drop files
+or refresh get a private copy of it (`home_copy`). Each test passes alone and in any order; a
+scenario that needs several refreshes keeps them inside one test.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -22,7 +26,7 @@ from hypothesis import strategies as st
 from pipelines.cli import main
 from pipelines.publish import CONTRACT_TABLES
 from pipelines.settings import Home
-from tests.conftest import check_refresh_over, home_environment
+from tests.conftest import check_refresh_over, home_environment, point_environment
 from tests.strategies import InboxFile, inbox_files
 
 CONTRACT_COLUMNS = {
@@ -97,14 +101,80 @@ CONTRACT_COLUMNS = {
 }
 
 
+PSEUDO_KEY = "pipeline-test"
+
+
+@dataclass(frozen=True)
+class Published:
+    """A home after `generate --scale tiny --seed 7` and its first refresh (exit code, output)."""
+
+    home: Home
+    code: int
+    output: str
+
+
 @pytest.fixture(scope="module")
-def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
+def published(tmp_path_factory: pytest.TempPathFactory) -> Published:
+    """Built once per module and never changed: tests copy it (`home_copy`) to change it."""
     root = tmp_path_factory.mktemp("pipeline") / "home"
-    with home_environment(root, TRANQUILLITY_PSEUDO_KEY="pipeline-test"):
+    with home_environment(root, TRANQUILLITY_PSEUDO_KEY=PSEUDO_KEY):
         home = Home(root).ensure()
         result = CliRunner().invoke(main, ["generate", "--scale", "tiny", "--seed", "7"])
         assert result.exit_code == 0, result.output
-        yield home
+        code, output = _refresh()
+    return Published(home, code, output)
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of everything under `root`, by relative path."""
+    return {
+        str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in root.rglob("*")
+    }
+
+
+@pytest.fixture
+def published_home(published: Published, monkeypatch: pytest.MonkeyPatch) -> Iterator[Home]:
+    """The shared published home, the environment pointed at it, for tests that only read."""
+    assert published.code == 0, published.output
+    point_environment(monkeypatch, published.home.root, TRANQUILLITY_PSEUDO_KEY=PSEUDO_KEY)
+    before = _files(published.home.root)
+    yield published.home
+    assert _files(published.home.root) == before, "a read-only test changed the shared home"
+
+
+def copy_home(source: Path, target: Path) -> Home:
+    """A private copy of a home, file times kept (the ledger orders deliveries by them) and hard
+    links kept (published/current.duckdb is a hard link to its publication file).
+
+    Nothing the pipeline reads back stores an absolute path: the ledger's `fichier` is relative
+    to inbox/, the Dagster instance (dagster.yaml, sqlite) is found from DAGSTER_HOME, and dbt's
+    partial-parse cache is copied from the repository at each run. Absolute paths of the source
+    remain only in records of past runs: Dagster's event log, dbt's artifacts in work/dbt_target
+    (rewritten by the next build), Data Docs pages, logs and state/last_refresh.json (shown by
+    `status`)."""
+    linked: dict[tuple[int, int], str] = {}
+
+    def copy(src: str, dst: str) -> str:
+        stat = os.stat(src)
+        if stat.st_nlink > 1:
+            first = linked.setdefault((stat.st_dev, stat.st_ino), dst)
+            if first != dst:
+                os.link(first, dst)
+                return dst
+        return shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, symlinks=True, copy_function=copy)
+    return Home(target)
+
+
+@pytest.fixture
+def home_copy(published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    """A private copy of the published home, the environment pointed at it."""
+    assert published.code == 0, published.output
+    home = copy_home(published.home.root, tmp_path / "home")
+    point_environment(monkeypatch, home.root, TRANQUILLITY_PSEUDO_KEY=PSEUDO_KEY)
+    return home
 
 
 def _refresh() -> tuple[int, str]:
@@ -121,11 +191,11 @@ def table_fingerprint(path: Path, table: str) -> str:
     return hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
 
 
-def test_first_refresh_publishes_contract_tables(tiny_home: Home) -> None:
-    code, output = _refresh()
+def test_first_refresh_publishes_contract_tables(published: Published) -> None:
+    code, output = published.code, published.output
     assert code == 0, output
     assert "published " in output
-    current = tiny_home.current_publication
+    current = published.home.current_publication
     with duckdb.connect(str(current), read_only=True) as con:
         for table, columns in CONTRACT_COLUMNS.items():
             described = {r[0]: r[1] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
@@ -142,14 +212,14 @@ def test_first_refresh_publishes_contract_tables(tiny_home: Home) -> None:
 
 
 @pytest.mark.parametrize("table", CONTRACT_TABLES)
-def test_sql_queries_each_contract_table(tiny_home: Home, table: str) -> None:
+def test_sql_queries_each_contract_table(published_home: Home, table: str) -> None:
     result = CliRunner().invoke(main, ["sql", "--csv", f"SELECT count(*) AS n FROM {table}"])
     assert result.exit_code == 0, result.output
     assert int(result.output.splitlines()[1]) > 0
 
 
-def test_second_refresh_same_contents_and_reader_never_blocked(tiny_home: Home) -> None:
-    current = tiny_home.current_publication
+def test_second_refresh_same_contents_and_reader_never_blocked(home_copy: Home) -> None:
+    current = home_copy.current_publication
     before = {t: table_fingerprint(current, t) for t in CONTRACT_TABLES}
     first_id = _publication_id(current)
     # An analyst keeps a read-only connection open on the publication during the refresh.
@@ -165,15 +235,15 @@ def test_second_refresh_same_contents_and_reader_never_blocked(tiny_home: Home) 
     after = {t: table_fingerprint(current, t) for t in CONTRACT_TABLES}
     assert after == before
     # History is kept: the first publication is still there.
-    assert (tiny_home.published / f"{first_id}.duckdb").exists()
+    assert (home_copy.published / f"{first_id}.duckdb").exists()
 
 
-def test_unmapped_code_blocks_then_mapping_publishes(tiny_home: Home) -> None:
-    current = tiny_home.current_publication
+def test_unmapped_code_blocks_then_mapping_publishes(home_copy: Home) -> None:
+    current = home_copy.current_publication
     before_bytes = current.read_bytes()
-    landlord_dir = tiny_home.inbox_family("landlord")
+    landlord_dir = home_copy.inbox_family("landlord")
     mapping_file = sorted(
-        tiny_home.inbox_family("reference").glob("correspondance_categories_*.csv")
+        home_copy.inbox_family("reference").glob("correspondance_categories_*.csv")
     )[0]
     landlord = mapping_file.stem.removeprefix("correspondance_categories_")
     stock_file = sorted(landlord_dir.glob(f"{landlord}_patrimoine_*"))[-1]
@@ -195,7 +265,7 @@ def test_unmapped_code_blocks_then_mapping_publishes(tiny_home: Home) -> None:
     assert "Traceback" not in output and "Stack Trace" not in output
     assert "dagster - ERROR" not in output and "START sql" not in output
     log = Path(output.rsplit("log: ", 1)[1].split()[0])
-    assert log.parent == tiny_home.logs and "Stack Trace" in log.read_text()
+    assert log.parent == home_copy.logs and "Stack Trace" in log.read_text()
 
     # The landlord delivers an updated mapping: the next refresh publishes.
     text = mapping_file.read_bytes()
@@ -221,10 +291,10 @@ def test_unmapped_code_blocks_then_mapping_publishes(tiny_home: Home) -> None:
     assert n == [(1,)]
 
 
-def test_delivery_breaking_blocking_expectation_blocks_until_replaced(tiny_home: Home) -> None:
-    current = tiny_home.current_publication
+def test_delivery_breaking_blocking_expectation_blocks_until_replaced(home_copy: Home) -> None:
+    current = home_copy.current_publication
     before_bytes = current.read_bytes()
-    landlord_dir = tiny_home.inbox_family("landlord")
+    landlord_dir = home_copy.inbox_family("landlord")
     files = sorted(
         (p for p in landlord_dir.glob("*_incidents_*") if p.suffix == ".csv"),
         key=lambda p: (-len(p.read_bytes().splitlines()), p.name),
@@ -246,10 +316,13 @@ def test_delivery_breaking_blocking_expectation_blocks_until_replaced(tiny_home:
     assert f"landlord/{wrong.name}" in output
     assert "incidents_du_mois_du_fichier" in output
     assert current.read_bytes() == before_bytes
-    docs = tiny_home.data_docs
+    docs = home_copy.data_docs
     assert any(docs.glob("*/index.html")), "Data Docs written for the run"
     assert "data docs" in output
-    with duckdb.connect(str(tiny_home.warehouse_db), read_only=True) as con:
+    # This run's own pages, not those of the first refresh that came with the copied home.
+    run_docs = Path(output.split("data docs (Great Expectations): ", 1)[1].split()[0])
+    assert run_docs.parent.parent == docs and run_docs.exists(), run_docs
+    with duckdb.connect(str(home_copy.warehouse_db), read_only=True) as con:
         statuses = dict(
             con.execute(
                 "SELECT fichier, statut FROM raw.livraisons WHERE fichier IN (?, ?)",
@@ -281,8 +354,8 @@ def test_delivery_breaking_blocking_expectation_blocks_until_replaced(tiny_home:
     assert current.read_bytes() != before_bytes
 
 
-def test_gx_outcomes_recorded_for_every_delivery_family(tiny_home: Home) -> None:
-    with duckdb.connect(str(tiny_home.warehouse_db), read_only=True) as con:
+def test_gx_outcomes_recorded_for_every_delivery_family(published_home: Home) -> None:
+    with duckdb.connect(str(published_home.warehouse_db), read_only=True) as con:
         run_id = con.execute(
             "SELECT run_id FROM audit.controles ORDER BY execute_le DESC LIMIT 1"
         ).fetchall()[0][0]
@@ -313,9 +386,9 @@ def _col(frame: pl.DataFrame, name: str) -> str:
     return next(c for c in frame.columns if c.lower() == name)
 
 
-def test_copy_of_inbox_is_all_duplicates(tiny_home: Home, tmp_path: Path) -> None:
+def test_copy_of_inbox_is_all_duplicates(home_copy: Home) -> None:
     """Re-dropping the same bytes under other names loads nothing twice."""
-    folder = tiny_home.inbox_family("allocations")
+    folder = home_copy.inbox_family("allocations")
     files = sorted(folder.glob("*.csv"))
     for file in files:
         shutil.copy2(file, folder / f"{file.stem}_copie{file.suffix}")
@@ -325,39 +398,39 @@ def test_copy_of_inbox_is_all_duplicates(tiny_home: Home, tmp_path: Path) -> Non
     from pipelines.ingest.loader import ingest_family
     from pipelines.warehouse import connect as connect_warehouse
 
-    con = connect_warehouse(tiny_home)
+    con = connect_warehouse(home_copy)
     try:
-        report = ingest_family(con, tiny_home, "allocations", b"pipeline-test")
+        report = ingest_family(con, home_copy, "allocations", PSEUDO_KEY.encode())
     finally:
         con.close()
     assert report.duplicates == len(files) and report.rows_loaded == 0
     assert sorted(f for f, _ in report.ignored) == [f"allocations/copie/{f.name}" for f in files]
 
 
-def test_open_data_is_confidential(tiny_home: Home) -> None:
+def test_open_data_is_confidential(published_home: Home) -> None:
     from tests.test_opendata import check_open_directory
 
-    publication_id = _publication_id(tiny_home.current_publication)
-    check_open_directory(tiny_home.published / "open" / publication_id)
+    publication_id = _publication_id(published_home.current_publication)
+    check_open_directory(published_home.published / "open" / publication_id)
 
 
-def test_docs_describe_the_publication(tiny_home: Home) -> None:
+def test_docs_describe_the_publication(published_home: Home) -> None:
     """docs/ names every published table and column of a real publication, and no other."""
     from tests.test_docs import check_docs_match_publication, check_open_data_docs_match
 
-    check_docs_match_publication(tiny_home.current_publication)
-    publication_id = _publication_id(tiny_home.current_publication)
-    check_open_data_docs_match(tiny_home.published / "open" / publication_id)
+    check_docs_match_publication(published_home.current_publication)
+    publication_id = _publication_id(published_home.current_publication)
+    check_open_data_docs_match(published_home.published / "open" / publication_id)
 
 
-def test_no_clear_identifier_anywhere(tiny_home: Home) -> None:
+def test_no_clear_identifier_anywhere(published_home: Home) -> None:
     """Every identifier delivered in clear (all dialects, XLSX included) is absent from every
     text column of every table of the working database and of the publication."""
     from pipelines.ingest.reader import read_delivery
 
     secrets: set[str] = set()
     for family, column in (("landlord", "id_locataire"), ("allocations", "num_unique_demande")):
-        for path in tiny_home.inbox_family(family).rglob("*"):
+        for path in published_home.inbox_family(family).rglob("*"):
             if path.is_file() and (
                 "incidents" in path.name or "procedures" in path.name or family == "allocations"
             ):
@@ -368,7 +441,7 @@ def test_no_clear_identifier_anywhere(tiny_home: Home) -> None:
                     )
     secrets.discard("")
     assert len(secrets) > 20
-    for database in (tiny_home.warehouse_db, tiny_home.current_publication):
+    for database in (published_home.warehouse_db, published_home.current_publication):
         with duckdb.connect(str(database), read_only=True) as con:
             con.execute("CREATE TEMP TABLE secrets (s VARCHAR)")
             con.executemany("INSERT INTO secrets VALUES (?)", [(s,) for s in secrets])
@@ -386,20 +459,20 @@ def test_no_clear_identifier_anywhere(tiny_home: Home) -> None:
                 assert hits == 0, f"clear identifier in {database.name}:{schema}.{table}.{column}"
 
 
-def test_misnamed_and_misplaced_files_do_not_stop_the_publication(tiny_home: Home) -> None:
+def test_misnamed_and_misplaced_files_do_not_stop_the_publication(home_copy: Home) -> None:
     """An impossible period in a name used to crash the landlord step at every refresh."""
-    landlord_dir = tiny_home.inbox_family("landlord")
+    landlord_dir = home_copy.inbox_family("landlord")
     incidents = sorted(landlord_dir.glob("*_incidents_*.csv"))[0]
     landlord = incidents.name.split("_incidents_")[0]
     misnamed = landlord_dir / f"{landlord}_incidents_2025-13.csv"
     shutil.copy2(incidents, misnamed)
     (landlord_dir / "archives").mkdir()
     shutil.copy2(incidents, landlord_dir / "archives" / incidents.name.replace("_20", "_19"))
-    (tiny_home.inbox / "a_ranger.csv").write_text("déposé au mauvais endroit\n")
-    before = _publication_id(tiny_home.current_publication)
+    (home_copy.inbox / "a_ranger.csv").write_text("déposé au mauvais endroit\n")
+    before = _publication_id(home_copy.current_publication)
     code, output = _refresh()
     assert code == 0, output
-    assert _publication_id(tiny_home.current_publication) != before
+    assert _publication_id(home_copy.current_publication) != before
     assert (
         f"rejected: landlord/{misnamed.name}: mois impossible dans le nom du fichier: 2025-13"
         in output
@@ -407,7 +480,7 @@ def test_misnamed_and_misplaced_files_do_not_stop_the_publication(tiny_home: Hom
     assert f"ignored (not a delivery): inbox/landlord/archives/{landlord}_incidents_19" in output
     assert "ignored (not a delivery): inbox/a_ranger.csv: à la racine de inbox/" in output
     assert "Traceback" not in output and "Stack Trace" not in output
-    with duckdb.connect(str(tiny_home.warehouse_db), read_only=True) as con:
+    with duckdb.connect(str(home_copy.warehouse_db), read_only=True) as con:
         files = {f for (f,) in con.execute("SELECT fichier FROM raw.livraisons").fetchall()}
     assert f"landlord/{misnamed.name}" in files
     assert not any("archives" in f or f == "a_ranger.csv" for f in files)
@@ -423,8 +496,13 @@ def test_misnamed_and_misplaced_files_do_not_stop_the_publication(tiny_home: Hom
 )
 @given(files=st.lists(inbox_files(), min_size=6, max_size=6, unique_by=lambda f: f.where.lower()))
 def test_any_inbox_files_end_in_a_publication_or_a_blocked_gate(
-    tiny_home: Home, files: list[InboxFile]
+    published: Published, tmp_path_factory: pytest.TempPathFactory, files: list[InboxFile]
 ) -> None:
     """Files drawn from the delivery grammar with mutations (tests/strategies.py) dropped into
-    a published home: the refresh ends in 0 or 3, never 1, and says why for each file."""
-    check_refresh_over(tiny_home, files)
+    a published home: the refresh ends in 0 or 3, never 1, and says why for each file. Each
+    example gets its own copy of the published home."""
+    assert published.code == 0, published.output
+    root = tmp_path_factory.mktemp("inbox_files") / "home"
+    home = copy_home(published.home.root, root)
+    with home_environment(root, TRANQUILLITY_PSEUDO_KEY=PSEUDO_KEY):
+        check_refresh_over(home, files)
