@@ -285,9 +285,23 @@ def status() -> None:
 
 
 @main.command(
-    epilog=_epilog(("0 success", "1 no database yet, or the database's error"), _HOME_ONLY)
+    epilog=_epilog(
+        (
+            "0 success",
+            "1 no database yet, the database's error, or a query that tries to leave the "
+            "database (files, ATTACH, extensions, SET)",
+            "2 no QUERY and no --tables",
+        ),
+        _HOME_ONLY,
+    )
 )
-@click.argument("query")
+@click.argument("query", required=False)
+@click.option(
+    "--tables",
+    "list_tables",
+    is_flag=True,
+    help="List the tables with their number of rows and their description, instead of a QUERY.",
+)
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @click.option(
     "--warehouse",
@@ -295,12 +309,22 @@ def status() -> None:
     is_flag=True,
     help="Query the working warehouse (raw tables, ledger, quarantine) instead of the publication.",
 )
-def sql(query: str, as_csv: bool, on_warehouse: bool) -> None:
+def sql(query: str | None, list_tables: bool, as_csv: bool, on_warehouse: bool) -> None:
     """Run a read-only QUERY on published/current.duckdb and print the result.
+
+    The query reads the tables of the database and nothing else: files (COPY, read_csv,
+    read_blob...), other databases (ATTACH), extensions and settings (SET) are refused.
 
     Example: tranquillity sql "SELECT * FROM indicateurs_mixite_epci_annee LIMIT 5"
     """
     import duckdb
+
+    if list_tables:
+        query = TABLES_QUERY
+    elif not query:
+        raise click.UsageError("give a QUERY, or --tables to list the tables")
+
+    from pipelines.analyst import REFUSAL, connect_read_only, is_refusal
 
     home = Home.from_env()
     path = home.warehouse_db if on_warehouse else home.current_publication
@@ -309,14 +333,18 @@ def sql(query: str, as_csv: bool, on_warehouse: bool) -> None:
         click.echo(f"error: no {what} yet at {path}: run `tranquillity refresh` first", err=True)
         sys.exit(EXIT_FAILURE)
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        with connect_read_only(path) as con:
             cursor = con.execute(query)
             if cursor.description is None:
                 return
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
     except duckdb.Error as exc:
-        click.echo(f"error: {exc}", err=True)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if is_refusal(exc):
+            click.echo(f"error: {REFUSAL}: {first}", err=True)
+        else:
+            click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILURE)
     if as_csv:
         import csv
@@ -326,6 +354,16 @@ def sql(query: str, as_csv: bool, on_warehouse: bool) -> None:
         writer.writerows(["" if v is None else v for v in row] for row in rows)
     else:
         click.echo(format_table(names, rows))
+
+
+# The tables of the database, with their rows and the comment the publication gives each.
+TABLES_QUERY = """
+SELECT schema_name AS schema, table_name AS "table", estimated_size AS lignes,
+       coalesce(comment, '') AS description
+FROM duckdb_tables()
+WHERE NOT internal AND NOT temporary
+ORDER BY schema_name = 'main' DESC, schema_name, table_name
+"""
 
 
 def format_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
@@ -350,11 +388,10 @@ def format_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def _ledger(home: Home) -> list[dict[str, Any]]:
-    import duckdb
-
+    from pipelines.analyst import connect_read_only
     from pipelines.ingest.ledger import ledger_summary
 
-    with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
+    with connect_read_only(home.warehouse_db) as con:
         return ledger_summary(con)
 
 
@@ -440,8 +477,10 @@ def _echo_some(lines: list[str], more: str) -> None:
 def _print_publication(path: Path) -> None:
     import duckdb
 
+    from pipelines.analyst import connect_read_only
+
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        with connect_read_only(path) as con:
             cursor = con.execute("SELECT * FROM publication")
             names = [d[0] for d in cursor.description]
             for row in cursor.fetchall():

@@ -103,6 +103,72 @@ def test_sql_reads_the_publication_read_only(home: Home) -> None:
     assert write.exit_code == 1 and "read-only" in write.output.lower()
 
 
+def test_sql_tables_lists_tables_with_rows_and_description(home: Home) -> None:
+    home.published.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(home.current_publication)) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS n FROM range(3)")
+        con.execute("COMMENT ON TABLE t IS 'Trois lignes, pour l''exemple'")
+        con.execute("CREATE TABLE u (x INT)")
+    result = CliRunner().invoke(main, ["sql", "--tables", "--csv"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "schema,table,lignes,description",
+        'main,t,3,"Trois lignes, pour l\'exemple"',
+        "main,u,0,",
+    ]
+    neither = CliRunner().invoke(main, ["sql"])
+    assert neither.exit_code == 2 and "--tables" in neither.output
+
+
+# Each way out of the publication an analyst's query could try, and what it would reach.
+ESCAPES = {
+    "copy_to_a_file": "COPY (SELECT 42 AS n) TO '{outside}/stolen.csv'",
+    "export_database": "EXPORT DATABASE '{outside}/export'",
+    "read_csv_of_a_file": "SELECT * FROM read_csv('{secret}')",
+    "read_blob_of_the_key": "SELECT content FROM read_blob('{secret}')",
+    "read_text_of_the_key": "SELECT content FROM read_text('{secret}')",
+    "glob_the_home": "SELECT * FROM glob('{home}/**')",
+    "attach_the_other_database": "ATTACH '{other}' AS w (READ_ONLY)",
+    "install_an_extension": "INSTALL httpfs",
+    "load_an_extension_file": "LOAD '{outside}/evil.duckdb_extension'",
+    "set_external_access": "SET enable_external_access = true",
+    "set_memory": "SET memory_limit = '100GB'",
+    "pragma_threads": "PRAGMA threads = 64",
+    "reset_a_setting": "RESET memory_limit",
+}
+
+
+@pytest.mark.parametrize("escape", sorted(ESCAPES))
+@pytest.mark.parametrize("on_warehouse", [False, True], ids=["publication", "warehouse"])
+def test_sql_refuses_every_way_out_of_the_database(
+    home: Home, tmp_path: Path, escape: str, on_warehouse: bool
+) -> None:
+    """The attacker is an analyst with `tranquillity sql`: the key, the working warehouse and
+    the file system stay out of reach, the settings stay as set, and the refusal says why."""
+    home.published.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(home.current_publication)) as con:
+        con.execute("CREATE TABLE t AS SELECT 42 AS n")
+    with duckdb.connect(str(home.warehouse_db)) as con:
+        con.execute("CREATE TABLE quarantaine AS SELECT 'ligne brute' AS contenu")
+    secret = home.secrets / "pseudonymisation.key"
+    secret.write_text("not-for-analysts\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # From the publication, the working warehouse (raw lines, quarantine); and back.
+    other = home.current_publication if on_warehouse else home.warehouse_db
+    query = ESCAPES[escape].format(outside=outside, secret=secret, home=home.root, other=other)
+    args = ["sql", *(["--warehouse"] if on_warehouse else []), query]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "not allowed: `tranquillity sql` only reads the tables" in result.output
+    assert "not-for-analysts" not in result.output and "ligne brute" not in result.output
+    assert "Traceback" not in result.output
+    assert list(outside.iterdir()) == []
+    # The door still opens for a plain query afterwards.
+    ok = CliRunner().invoke(main, ["sql", "SELECT n FROM t"])
+    assert ok.exit_code == 0 and "42" in ok.output
+
+
 def test_format_table_aligns_and_spells_null() -> None:
     text = format_table(["name", "n"], [("a", 1), ("bbb", None)])
     assert text.splitlines() == [
