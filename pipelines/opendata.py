@@ -8,16 +8,25 @@ also unsafe when its masked cells sum to their number (they must all be 1).
 
 Each open table keeps one territorial level, so that the only totals inside a table are the
 explicit ones handled here (the `total` category; `n_attributions` = outside + inside QPV).
+
+Every table is written twice, Parquet (typed) and a CSV in the conventions of French open
+data (UTF-8 with BOM, `;`, decimal comma), described by a Frictionless data package
+(`datapackage.json`) and a README. The descriptions of the columns that are published
+columns are the dbt ones (the manifest), not a copy: only what open data adds is written here.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import frictionless
 import polars as pl
+import yaml
 
 SEUIL_INCIDENTS = 5
 SEUIL_EVENEMENTS = 5
@@ -135,6 +144,26 @@ def events_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
     )
 
 
+MIXITE_COUNTS = [
+    "n_attributions",
+    "n_attributions_hors_qpv",
+    "n_q1_hors_qpv",
+    "n_attributions_qpv",
+    "n_hors_q1_qpv",
+    "n_menages_prioritaires",
+]
+# Figures computed from counts: masked when one of their counts is.
+MIXITE_DERIVED = {
+    "taux_q1_hors_qpv": ["n_q1_hors_qpv", "n_attributions_hors_qpv"],
+    "manque_q1_hors_qpv": ["n_q1_hors_qpv", "n_attributions_hors_qpv"],
+    "conforme_q1_hors_qpv": ["n_q1_hors_qpv", "n_attributions_hors_qpv"],
+    "taux_hors_q1_qpv": ["n_hors_q1_qpv", "n_attributions_qpv"],
+    "manque_hors_q1_qpv": ["n_hors_q1_qpv", "n_attributions_qpv"],
+    "conforme_hors_q1_qpv": ["n_hors_q1_qpv", "n_attributions_qpv"],
+    "taux_menages_prioritaires": ["n_menages_prioritaires", "n_attributions"],
+}
+
+
 def mixite_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
     """Social mix per EPCI and year; n_attributions = outside QPV + inside QPV is the one total."""
     frame = _frame(
@@ -148,14 +177,7 @@ def mixite_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
         FROM indicateurs_mixite_epci_annee ORDER BY code_epci, annee
         """,
     )
-    counts = [
-        "n_attributions",
-        "n_attributions_hors_qpv",
-        "n_q1_hors_qpv",
-        "n_attributions_qpv",
-        "n_hors_q1_qpv",
-        "n_menages_prioritaires",
-    ]
+    counts = MIXITE_COUNTS
     secret = {
         c: frame.get_column(c).is_between(1, SEUIL_ATTRIBUTIONS - 1).to_list() for c in counts
     }
@@ -174,16 +196,7 @@ def mixite_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
         pl.Series(f"secret_{c}", secret[c], dtype=pl.Boolean) for c in counts
     )
     # Anything computed from a masked count would give it away (k = taux * n, manque, conforme).
-    derived = {
-        "taux_q1_hors_qpv": ["n_q1_hors_qpv", "n_attributions_hors_qpv"],
-        "manque_q1_hors_qpv": ["n_q1_hors_qpv", "n_attributions_hors_qpv"],
-        "conforme_q1_hors_qpv": ["n_q1_hors_qpv", "n_attributions_hors_qpv"],
-        "taux_hors_q1_qpv": ["n_hors_q1_qpv", "n_attributions_qpv"],
-        "manque_hors_q1_qpv": ["n_hors_q1_qpv", "n_attributions_qpv"],
-        "conforme_hors_q1_qpv": ["n_hors_q1_qpv", "n_attributions_qpv"],
-        "taux_menages_prioritaires": ["n_menages_prioritaires", "n_attributions"],
-    }
-    for column, sources in derived.items():
+    for column, sources in MIXITE_DERIVED.items():
         frame = _mask(frame, [column], pl.any_horizontal(pl.col(f"secret_{s}") for s in sources))
     for c in counts:
         frame = _mask(frame, [c], pl.col(f"secret_{c}"))
@@ -202,12 +215,568 @@ def _frame(
     return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
 
 
+# --- description of the files (datapackage.json, README) ---------------------------------
+
+LICENCE = {
+    "name": "etalab-2.0",
+    "path": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
+    "title": "Licence Ouverte / Open Licence version 2.0",
+}
+TRUE, FALSE = "true", "false"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a kind of column is typed (Parquet, Table Schema) and what its unit is."""
+
+    dtype: type[pl.DataType]
+    type: str
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+KINDS = {
+    "code": Kind(pl.String, "string"),
+    "texte": Kind(pl.String, "string"),
+    "annee": Kind(pl.Int32, "integer", "année sur 4 chiffres", 1900, 2100),
+    "effectif": Kind(pl.Int64, "integer", "nombre", 0),
+    "taux_1000": Kind(pl.Float64, "number", "pour 1 000 logements et par an", 0),
+    "ratio": Kind(pl.Float64, "number", "ratio entre 0 et 1", 0, 1),
+    "pct": Kind(pl.Float64, "number", "en %", 0, 100),
+    "booleen": Kind(pl.Boolean, "boolean"),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an open table.
+
+    `source` ("model.column") is the published column it is: its description is dbt's (the
+    manifest). `text` is only what the open data adds (or the whole description of a column
+    the open data adds); `secret` is the flag that empties the column.
+    """
+
+    name: str
+    title: str
+    kind: str
+    source: str | None = None
+    text: str = ""
+    secret: str | None = None
+    required: bool = False
+    pattern: str | None = None
+    enum: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    title: str
+    description: str
+    source: str
+    seuil: int
+    primary_key: tuple[str, ...]
+    columns: tuple[Column, ...] = field(default_factory=tuple)
+
+
+def _masked_text(flag: str, seuil: int) -> str:
+    return f"Vide (masqué) quand `{flag}` vaut true (secret statistique, seuil {seuil})."
+
+
+_CODES = {
+    "commune": (
+        "code INSEE de la commune (5 caractères, texte : 06088, 2A004)",
+        r"^([0-9]{5}|2[AB][0-9]{3})$",
+    ),
+    "epci": ("code SIREN de l'EPCI (9 chiffres, texte)", r"^[0-9]{9}$"),
+    "departement": ("code du département (texte : 06, 2A, 971)", r"^([0-9]{2,3}|2[AB])$"),
+}
+_NIVEAUX = {"commune": "commune", "epci": "EPCI", "departement": "département"}
+
+
+def _incidents_spec(niveau: str) -> TableSpec:
+    model = "indicateurs_incidents_annee"
+    code, pattern = _CODES[niveau]
+    return TableSpec(
+        title=f"Incidents par {_NIVEAUX[niveau]}, année et catégorie",
+        description=(
+            f"Incidents signalés dans le parc social par {_NIVEAUX[niveau]}, année et catégorie "
+            "(mois couverts de l'année), avec le taux annualisé ; une ligne `total` par "
+            f"territoire et année. Effectifs de 1 à {SEUIL_INCIDENTS - 1} masqués."
+        ),
+        source=model,
+        seuil=SEUIL_INCIDENTS,
+        primary_key=("code_territoire", "annee", "categorie"),
+        columns=(
+            Column(
+                "code_territoire",
+                f"Code {_NIVEAUX[niveau]}",
+                "code",
+                f"{model}.code_territoire",
+                f"Ici : {code}.",
+                required=True,
+                pattern=pattern,
+            ),
+            Column("annee", "Année", "annee", f"{model}.annee", required=True),
+            Column(
+                "categorie", "Catégorie d'incident", "texte", f"{model}.categorie", required=True
+            ),
+            Column(
+                "n_incidents",
+                "Nombre d'incidents",
+                "effectif",
+                f"{model}.n_incidents",
+                secret="secret",
+            ),
+            Column(
+                "taux_annualise_pour_1000_logements",
+                "Taux annualisé pour 1 000 logements",
+                "taux_1000",
+                f"{model}.taux_annualise_pour_1000_logements",
+                secret="secret",
+            ),
+            Column(
+                "secret",
+                "Secret statistique",
+                "booleen",
+                text=(
+                    "Vrai quand le nombre d'incidents (et son taux) est masqué : effectif de 1 à "
+                    f"{SEUIL_INCIDENTS - 1}, ou masquage secondaire (une cellule masquée ne doit "
+                    "pas se déduire de la ligne `total`)."
+                ),
+                required=True,
+            ),
+        ),
+    )
+
+
+def _types_evenement() -> tuple[str, ...]:
+    """The event types: their home is the dbt project's vars (`types_evenement`)."""
+    from pipelines.dbt_project import DBT_PROJECT_DIR
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return (*project["vars"]["types_evenement"], TOTAL)
+
+
+def _events_spec() -> TableSpec:
+    model = "evenements_police_mois"
+    code, pattern = _CODES["departement"]
+    return TableSpec(
+        title="Événements police et préfecture par département, année et type",
+        description=(
+            "Événements police et préfecture (interdictions de paraître, fermetures "
+            "administratives, points de deal démantelés, interventions, injonctions de "
+            "résiliation de bail) par département, année et type, sommés sur les mois de "
+            f"l'année ; le type `total` les compte tous. Effectifs de 1 à {SEUIL_EVENEMENTS - 1} "
+            "masqués."
+        ),
+        source=model,
+        seuil=SEUIL_EVENEMENTS,
+        primary_key=("code_departement", "annee", "type_evenement"),
+        columns=(
+            Column(
+                "code_departement",
+                "Code département",
+                "code",
+                f"{model}.code_territoire",
+                f"Ici : {code}.",
+                required=True,
+                pattern=pattern,
+            ),
+            Column(
+                "annee",
+                "Année",
+                "annee",
+                f"{model}.mois",
+                "Ici : l'année de ces mois.",
+                required=True,
+            ),
+            Column(
+                "type_evenement",
+                "Type d'événement",
+                "texte",
+                f"{model}.type_evenement",
+                required=True,
+                enum=_types_evenement(),
+            ),
+            Column(
+                "n_evenements",
+                "Nombre d'événements",
+                "effectif",
+                f"{model}.n_evenements",
+                "Ici : somme des mois de l'année.",
+                secret="secret",
+            ),
+            Column(
+                "secret",
+                "Secret statistique",
+                "booleen",
+                text=f"Vrai quand le nombre d'événements est masqué (effectif de 1 à "
+                f"{SEUIL_EVENEMENTS - 1}).",
+                required=True,
+            ),
+        ),
+    )
+
+
+_MIXITE_TITLES = {
+    "code_epci": ("Code EPCI", "code"),
+    "annee": ("Année de signature du bail", "annee"),
+    "n_attributions": ("Nombre d'attributions", "effectif"),
+    "n_attributions_hors_qpv": ("Attributions hors QPV", "effectif"),
+    "n_q1_hors_qpv": ("Attributions hors QPV au 1er quartile", "effectif"),
+    "taux_q1_hors_qpv": ("Part du 1er quartile hors QPV", "ratio"),
+    "objectif_q1_hors_qpv_pct": ("Objectif 1er quartile hors QPV", "pct"),
+    "manque_q1_hors_qpv": ("Attributions manquantes (1er quartile hors QPV)", "effectif"),
+    "conforme_q1_hors_qpv": ("Objectif hors QPV atteint", "booleen"),
+    "n_attributions_qpv": ("Attributions en QPV", "effectif"),
+    "n_hors_q1_qpv": ("Attributions en QPV hors 1er quartile", "effectif"),
+    "taux_hors_q1_qpv": ("Part hors 1er quartile en QPV", "ratio"),
+    "objectif_hors_q1_qpv_pct": ("Objectif hors 1er quartile en QPV", "pct"),
+    "manque_hors_q1_qpv": ("Attributions manquantes (hors 1er quartile en QPV)", "effectif"),
+    "conforme_hors_q1_qpv": ("Objectif en QPV atteint", "booleen"),
+    "n_menages_prioritaires": ("Attributions à des ménages prioritaires", "effectif"),
+    "taux_menages_prioritaires": ("Part des ménages prioritaires", "ratio"),
+}
+
+
+def _mixite_spec() -> TableSpec:
+    model = "indicateurs_mixite_epci_annee"
+    pattern = _CODES["epci"][1]
+    columns = []
+    for name, (title, kind) in _MIXITE_TITLES.items():
+        secret = None
+        if name in MIXITE_COUNTS:
+            secret = f"secret_{name}"
+        columns.append(
+            Column(
+                name,
+                title,
+                kind,
+                f"{model}.{name}",
+                text=(
+                    "Vide (masqué) quand l'un des effectifs dont il est calculé est masqué ("
+                    + ", ".join(f"`secret_{s}`" for s in MIXITE_DERIVED[name])
+                    + ")."
+                    if name in MIXITE_DERIVED
+                    else ""
+                ),
+                secret=secret,
+                required=name in ("code_epci", "annee"),
+                pattern=pattern if name == "code_epci" else None,
+            )
+        )
+    for count in MIXITE_COUNTS:
+        columns.append(
+            Column(
+                f"secret_{count}",
+                f"Secret statistique : {count}",
+                "booleen",
+                text=f"Vrai quand `{count}` est masqué.",
+                required=True,
+            )
+        )
+    columns.append(
+        Column(
+            "secret",
+            "Secret statistique (ligne)",
+            "booleen",
+            text="Vrai quand au moins un effectif de la ligne est masqué.",
+            required=True,
+        )
+    )
+    return TableSpec(
+        title="Mixité sociale des attributions par EPCI et année",
+        description=(
+            "Mixité sociale des attributions de logements sociaux (art. L441-1 du CCH) par EPCI "
+            "et année de signature du bail : part des attributions hors QPV au 1er quartile de "
+            "revenus, part des attributions en QPV hors 1er quartile, ménages prioritaires. "
+            f"Effectifs de 1 à {SEUIL_ATTRIBUTIONS - 1} masqués (revenus d'origine fiscale)."
+        ),
+        source=model,
+        seuil=SEUIL_ATTRIBUTIONS,
+        primary_key=("code_epci", "annee"),
+        columns=tuple(columns),
+    )
+
+
+def table_specs() -> dict[str, TableSpec]:
+    """What each open table is, by file name."""
+    specs = {f"incidents_{n}_annee": _incidents_spec(n) for n in ("commune", "epci", "departement")}
+    specs["evenements_departement_annee"] = _events_spec()
+    specs["mixite_epci_annee"] = _mixite_spec()
+    return specs
+
+
+def published_descriptions() -> dict[str, str]:
+    """{"model.column": description} of the published columns, from dbt's manifest (the
+    descriptions' one home is the models' YAML)."""
+    from pipelines.dbt_project import ensure_manifest
+
+    manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
+    return {
+        f"{node['name']}.{name}": " ".join(column.get("description", "").split())
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        for name, column in node.get("columns", {}).items()
+    }
+
+
+def describe(column: Column, seuil: int, descriptions: dict[str, str]) -> str:
+    """The French description of a column: dbt's, what open data adds, the unit, the mask."""
+    parts = []
+    if column.source is not None:
+        published = descriptions.get(column.source, "")
+        if not published:
+            raise ValueError(f"{column.source} has no description in the dbt models")
+        parts.append(published.rstrip(".") + ".")
+    if column.text:
+        parts.append(column.text)
+    unit = KINDS[column.kind].unit
+    if unit and column.kind != "annee":
+        parts.append(f"Unité : {unit}.")
+    if column.secret is not None:
+        parts.append(_masked_text(column.secret, seuil))
+    if not parts:
+        raise ValueError(f"{column.name} has no description")
+    return " ".join(parts)
+
+
+def _field(column: Column, seuil: int, descriptions: dict[str, str]) -> dict[str, object]:
+    kind = KINDS[column.kind]
+    descriptor: dict[str, object] = {
+        "name": column.name,
+        "title": column.title,
+        "description": describe(column, seuil, descriptions),
+        "type": kind.type,
+    }
+    if kind.type == "number":
+        descriptor["decimalChar"] = ","
+    if kind.type == "boolean":
+        descriptor["trueValues"] = [TRUE]
+        descriptor["falseValues"] = [FALSE]
+    constraints: dict[str, object] = {}
+    if column.required:
+        constraints["required"] = True
+    if kind.minimum is not None:
+        constraints["minimum"] = kind.minimum
+    if kind.maximum is not None:
+        constraints["maximum"] = kind.maximum
+    if column.pattern:
+        constraints["pattern"] = column.pattern
+    if column.enum:
+        constraints["enum"] = list(column.enum)
+    if constraints:
+        descriptor["constraints"] = constraints
+    if column.secret is not None:
+        descriptor["secret"] = column.secret  # custom: the flag that empties this field
+    return descriptor
+
+
+def typed(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
+    """The columns of the spec, in its order and with its types (codes text, counts
+    integers, rates doubles), whatever DuckDB's rows were inferred as."""
+    names = [c.name for c in spec.columns]
+    if frame.columns != names:
+        raise ValueError(f"open table columns {frame.columns} are not the described {names}")
+    return frame.select(pl.col(c.name).cast(KINDS[c.kind].dtype) for c in spec.columns)
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> None:
+    """The CSV French spreadsheets open: UTF-8 with BOM, `;`, decimal comma, no thousands
+    separator, empty field for NULL, true/false, quotes only when needed."""
+    frame.write_csv(
+        path,
+        include_bom=True,
+        separator=";",
+        decimal_comma=True,
+        float_scientific=False,
+        null_value="",
+        quote_style="necessary",
+        date_format="%Y-%m-%d",
+    )
+
+
+def _resource(
+    name: str, spec: TableSpec, rows: int, descriptions: dict[str, str]
+) -> frictionless.Resource:
+    masked = sorted(
+        {c.name for c in spec.columns if c.secret is not None or c.name in MIXITE_DERIVED}
+    )
+    schema = frictionless.Schema.from_descriptor(
+        {
+            "fields": [_field(c, spec.seuil, descriptions) for c in spec.columns],
+            "missingValues": [""],
+            "primaryKey": list(spec.primary_key),
+        }
+    )
+    resource = frictionless.Resource(
+        name=name.replace("_", "-"),
+        title=spec.title,
+        description=spec.description,
+        path=f"{name}.csv",
+        format="csv",
+        mediatype="text/csv",
+        encoding="utf-8",
+        dialect=frictionless.Dialect(controls=[frictionless.formats.CsvControl(delimiter=";")]),
+        schema=schema,
+        licenses=[LICENCE],
+        sources=[{"title": f"Table publiée `{spec.source}` (entrepôt tranquillity)"}],
+    )
+    # Custom properties. frictionless reads Parquet only with fastparquet (not a dependency):
+    # the Parquet twin is named here rather than described as a resource of its own.
+    resource.custom.update(
+        {
+            "parquet": {"path": f"{name}.parquet", "mediatype": "application/vnd.apache.parquet"},
+            "lignes": rows,
+            "secret": {"seuil": spec.seuil, "colonnes_masquees": masked},
+        }
+    )
+    return resource
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def write_package(
+    target: Path,
+    tables: list[OpenTable],
+    publication: dict[str, object],
+    specs: dict[str, TableSpec],
+    descriptions: dict[str, str],
+) -> Path:
+    """datapackage.json: one CSV resource per table, with its Table Schema (Frictionless)."""
+    package = frictionless.Package(
+        name="tranquillity-donnees-ouvertes",
+        title="Tranquillité résidentielle et mixité sociale dans le parc social",
+        description=(
+            "Indicateurs de tranquillité résidentielle (incidents, événements police et "
+            "préfecture) et de mixité sociale des attributions dans le parc social, avec "
+            "secret statistique : les petits effectifs sont masqués (champ vide) et le "
+            "drapeau `secret` de la ligne vaut true. Chaque ressource CSV a un jumeau Parquet "
+            "(propriété `parquet`). Voir README.md."
+        ),
+        version=str(publication["publication_id"]),
+        created=_iso(publication["publiee_le"]),
+        licenses=[LICENCE],
+        keywords=["logement social", "tranquillité résidentielle", "mixité sociale", "QPV"],
+        resources=[_resource(t.name, specs[t.name], t.frame.height, descriptions) for t in tables],
+    )
+    package.custom.update(
+        {
+            "publication_id": str(publication["publication_id"]),
+            "periode": {
+                "debut": _iso(publication["periode_debut"]),
+                "fin": _iso(publication["periode_fin"]),
+            },
+        }
+    )
+    path = target / "datapackage.json"
+    with frictionless.system.use_context(standards="v1"):
+        package.to_json(str(path))
+    return path
+
+
+def readme(
+    tables: list[OpenTable], publication: dict[str, object], specs: dict[str, TableSpec]
+) -> str:
+    """README.md of an open-data folder, in French."""
+    lines = [
+        "# Tranquillité résidentielle et mixité sociale dans le parc social — données ouvertes",
+        "",
+        f"Publication `{publication['publication_id']}` du {_iso(publication['publiee_le'])}, "
+        f"période du {_iso(publication['periode_debut'])} au {_iso(publication['periode_fin'])}.",
+        "",
+        "## Fichiers",
+        "",
+        "Chaque table est fournie en deux formats aux mêmes colonnes : Parquet (typé, à "
+        "privilégier) et CSV. `datapackage.json` (Frictionless Data Package) décrit chaque "
+        "CSV : titres et descriptions des colonnes, types, unités, contraintes, clé primaire.",
+        "",
+        "| table | fichiers | lignes | contenu |",
+        "|---|---|---|---|",
+    ]
+    for table in tables:
+        spec = specs[table.name]
+        lines.append(
+            f"| {spec.title} | `{table.name}.csv`, `{table.name}.parquet` | "
+            f"{table.frame.height} | {spec.description} |"
+        )
+    lines += [
+        "",
+        "## Secret statistique",
+        "",
+        "Les petits effectifs sont masqués : la valeur est vide et le drapeau `secret` de la "
+        "ligne vaut `true`. Seuils :",
+        "",
+        f"- incidents : effectifs de 1 à {SEUIL_INCIDENTS - 1} masqués (seuil {SEUIL_INCIDENTS}) ;",
+        f"- événements police et préfecture : de 1 à {SEUIL_EVENEMENTS - 1} (seuil "
+        f"{SEUIL_EVENEMENTS}) ;",
+        f"- attributions : de 1 à {SEUIL_ATTRIBUTIONS - 1} (seuil {SEUIL_ATTRIBUTIONS}), "
+        "revenus d'origine fiscale.",
+        "",
+        "Un effectif nul (0) n'est pas masqué. Un taux, un manque ou un indicateur de "
+        "conformité calculé à partir d'un effectif masqué est masqué avec lui. Pour qu'une "
+        "cellule masquée ne puisse pas être retrouvée par différence avec un total publié "
+        "(ligne `total`, ou `n_attributions` = hors QPV + en QPV), d'autres cellules peuvent "
+        "être masquées (secret secondaire) : leur drapeau vaut aussi `true`. Dans la table de "
+        "mixité, chaque effectif a son drapeau `secret_<effectif>` ; `secret` vaut `true` dès "
+        "qu'un effectif de la ligne est masqué. Dans `datapackage.json`, la propriété `secret` "
+        "d'un champ nomme le drapeau qui le vide, et celle d'une ressource donne le seuil.",
+        "",
+        "## Format des CSV",
+        "",
+        "UTF-8 avec BOM, séparateur `;`, virgule décimale, sans séparateur de milliers, "
+        "valeur vide pour une valeur absente ou masquée, booléens `true` / `false`, dates "
+        "au format AAAA-MM-JJ, guillemets seulement si nécessaire. Les codes (commune, EPCI, "
+        "département) sont du texte : `06088`, `2A004`, `06`.",
+        "",
+        "### Ouvrir un CSV dans Excel",
+        "",
+        "Un double-clic ouvre le fichier avec les accents, les colonnes et les décimales "
+        "corrects, mais Excel convertit les codes en nombres : `06088` devient `6088`. Pour "
+        "garder les zéros initiaux : Données > À partir d'un fichier texte/CSV, origine "
+        "« 65001 : Unicode (UTF-8) », délimiteur « Point-virgule », puis « Transformer les "
+        "données » et type « Texte » pour les colonnes de codes (`code_*`). LibreOffice Calc : "
+        "à l'ouverture, cocher « Point-virgule » et choisir le type « Texte » pour ces colonnes.",
+        "",
+        "## Licence",
+        "",
+        f"[{LICENCE['title']}]({LICENCE['path']}) (Etalab 2.0) : réutilisation libre, "
+        "y compris commerciale, sous réserve de mentionner la source et la date de mise à jour.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _publication(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    cursor = con.execute(
+        "SELECT publication_id, publiee_le, periode_debut, periode_fin FROM publication"
+    )
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    if row is None:
+        raise ValueError("the publication table is empty")
+    return dict(zip(names, row, strict=True))
+
+
 def write_open_data(publication: Path, target: Path) -> list[str]:
-    """Build every open table from a publication file; write Parquet and CSV into `target`."""
+    """Build every open table from a publication file; write into `target` its Parquet and
+    French CSV files, `datapackage.json` and `README.md`."""
+    specs = table_specs()
+    descriptions = published_descriptions()
     target.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(publication), read_only=True) as con:
         tables = [*incidents_tables(con), events_table(con), mixite_table(con)]
+        info = _publication(con)
+    tables = [OpenTable(t.name, typed(t.frame, specs[t.name])) for t in tables]
     for table in tables:
         table.frame.write_parquet(target / f"{table.name}.parquet")
-        table.frame.write_csv(target / f"{table.name}.csv", separator=";", null_value="")
+        write_csv(table.frame, target / f"{table.name}.csv")
+    write_package(target, tables, info, specs, descriptions)
+    (target / "README.md").write_text(readme(tables, info, specs), encoding="utf-8")
     return [t.name for t in tables]

@@ -183,7 +183,8 @@ def check_docs_match_publication(db_path: Path) -> None:
 
 def check_open_data_docs_match(open_dir: Path) -> None:
     """Every open-data file of docs/open-data.md exists (Parquet and CSV) with the documented
-    columns, and every file of the folder is documented."""
+    columns, beside `datapackage.json` and `README.md`, and every file of the folder is
+    documented."""
     actual: dict[str, dict[str, str]] = {}
     with duckdb.connect() as con:
         for parquet in sorted(open_dir.glob("*.parquet")):
@@ -197,6 +198,11 @@ def check_open_data_docs_match(open_dir: Path) -> None:
         f"{OPEN_DOC.name}: {name}.csv missing beside {name}.parquet"
         for name in actual
         if not (open_dir / f"{name}.csv").exists()
+    ]
+    problems += [
+        f"{OPEN_DOC.name}: {name} missing in {open_dir}"
+        for name in ("datapackage.json", "README.md")
+        if not (open_dir / name).exists()
     ]
     assert not problems, "\n".join(problems)
 
