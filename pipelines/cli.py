@@ -334,11 +334,19 @@ def sql(query: str | None, list_tables: bool, as_csv: bool, on_warehouse: bool) 
         sys.exit(EXIT_FAILURE)
     try:
         with connect_read_only(path) as con:
-            cursor = con.execute(query)
-            if cursor.description is None:
-                return
-            names = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
+            if as_csv:
+                import polars as pl
+
+                relation = con.sql(query)
+                if relation is None:  # a statement without a result
+                    return
+                frame = pl.DataFrame(relation.to_arrow_table())
+            else:
+                cursor = con.execute(query)
+                if cursor.description is None:
+                    return
+                names = [d[0] for d in cursor.description]
+                rows = cursor.fetchall()
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if is_refusal(exc):
@@ -347,11 +355,10 @@ def sql(query: str | None, list_tables: bool, as_csv: bool, on_warehouse: bool) 
             click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILURE)
     if as_csv:
-        import csv
+        # The open-data dialect (docs/open-data.md): an extract opens in French Excel.
+        from pipelines.french_csv import write_csv
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(names)
-        writer.writerows(["" if v is None else v for v in row] for row in rows)
+        write_csv(frame, sys.stdout)
     else:
         click.echo(format_table(names, rows))
 

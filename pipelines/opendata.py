@@ -28,6 +28,8 @@ import frictionless
 import polars as pl
 import yaml
 
+from pipelines.french_csv import write_csv
+
 SEUIL_INCIDENTS = 5
 SEUIL_EVENEMENTS = 5
 SEUIL_ATTRIBUTIONS = 11
@@ -579,21 +581,6 @@ def typed(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
     if frame.columns != names:
         raise ValueError(f"open table columns {frame.columns} are not the described {names}")
     return frame.select(pl.col(c.name).cast(KINDS[c.kind].dtype) for c in spec.columns)
-
-
-def write_csv(frame: pl.DataFrame, path: Path) -> None:
-    """The CSV French spreadsheets open: UTF-8 with BOM, `;`, decimal comma, no thousands
-    separator, empty field for NULL, true/false, quotes only when needed."""
-    frame.write_csv(
-        path,
-        include_bom=True,
-        separator=";",
-        decimal_comma=True,
-        float_scientific=False,
-        null_value="",
-        quote_style="necessary",
-        date_format="%Y-%m-%d",
-    )
 
 
 def _resource(

@@ -82,9 +82,17 @@ def test_sql_on_warehouse_and_errors(home: Home) -> None:
     assert ok.exit_code == 0
     assert "incidents    | chargee" in ok.output and "(3 rows)" in ok.output
     as_csv = runner.invoke(
-        main, ["sql", "--warehouse", "--csv", "SELECT 1 AS a, NULL AS b, 'x;y' AS c"]
+        main,
+        [
+            "sql",
+            "--warehouse",
+            "--csv",
+            "SELECT 1 AS a, NULL AS b, 'x;y' AS c, 1234.5 AS d, '06088' AS e, DATE '2025-01-31' AS f",
+        ],
     )
-    assert as_csv.output == "a,b,c\n1,,x;y\n"
+    # The open-data dialect: BOM, `;`, decimal comma, codes and dates as written.
+    assert as_csv.output == '\ufeffa;b;c;d;e;f\n1;;"x;y";1234,5;06088;2025-01-31\n'
+
     bad = runner.invoke(main, ["sql", "--warehouse", "SELECT * FROM nope"])
     assert bad.exit_code == 1 and "nope" in bad.output
     # No publication yet: a clear message, exit 1.
@@ -112,9 +120,9 @@ def test_sql_tables_lists_tables_with_rows_and_description(home: Home) -> None:
     result = CliRunner().invoke(main, ["sql", "--tables", "--csv"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "schema,table,lignes,description",
-        'main,t,3,"Trois lignes, pour l\'exemple"',
-        "main,u,0,",
+        "\ufeffschema;table;lignes;description",
+        "main;t;3;Trois lignes, pour l'exemple",
+        'main;u;0;""',
     ]
     neither = CliRunner().invoke(main, ["sql"])
     assert neither.exit_code == 2 and "--tables" in neither.output
