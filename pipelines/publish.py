@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.dictionary import DICTIONARY_TABLE, write_dictionary
 from pipelines.ingest.ledger import CURRENT
 from pipelines.ingest.specs import ALL_KINDS
 from pipelines.opendata import write_open_data
@@ -55,6 +56,9 @@ MARTS_SCHEMA = "marts"
 DEFAULT_KEEP = int(KEEP_PUBLICATIONS.default or 10)
 # The publication's period is the span of the monthly deliveries (specs.py: `period`).
 MONTHLY_KINDS = ", ".join(f"'{k.name}'" for k in ALL_KINDS if k.period == "month")
+# The tables write_publication builds itself, after the marts (described in
+# pipelines/dictionary.py).
+BUILT_HERE = ("publication", "publication_livraisons", DICTIONARY_TABLE)
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,10 @@ def write_publication(
     n_controles: int,
     keep: int = DEFAULT_KEEP,
 ) -> Publication:
-    """Copy the marts into a new publication file and make it current, atomically."""
+    """Copy the marts into a new publication file and make it current, atomically.
+
+    Every table and column of the file carries a COMMENT (its description and unit) and the
+    file holds their list, `dictionnaire` (pipelines/dictionary.py)."""
     published = home.published
     published.mkdir(parents=True, exist_ok=True)
     for stale in [*published.glob(".*.partial"), *(published / "open").glob(".*.partial")]:
@@ -170,6 +177,8 @@ def write_publication(
             """,
             [publication_id, now.replace(tzinfo=None), n_controles, version_code(), run_id],
         )
+        # CREATE TABLE AS copies no COMMENT: the data dictionary is written here, last.
+        write_dictionary(con, "pub", (*tables, *BUILT_HERE), MANIFEST)
     finally:
         con.execute("DETACH pub")
     _fsync(partial)
@@ -189,9 +198,7 @@ def write_publication(
     os.replace(swap, home.current_publication)
     _fsync(published)
     prune(home, keep)
-    return Publication(
-        publication_id, final, (*tables, "publication", "publication_livraisons"), n_controles
-    )
+    return Publication(publication_id, final, (*tables, *BUILT_HERE), n_controles)
 
 
 def prune(home: Home, keep: int = DEFAULT_KEEP) -> list[Path]:

@@ -36,7 +36,7 @@ CLI_DOC = DOCS / "command-line.md"
 MARTS = REPO / "dbt_project" / "models" / "marts"
 
 # Tables of the publication written by pipelines/publish.py itself, not by dbt.
-PUBLICATION_TABLES = {"publication", "publication_livraisons"}
+PUBLICATION_TABLES = {"publication", "publication_livraisons", "dictionnaire"}
 DUCKDB_TYPES = {"VARCHAR", "INTEGER", "BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"}
 
 # --- Markdown ---------------------------------------------------------------------------

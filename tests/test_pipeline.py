@@ -423,6 +423,13 @@ def test_docs_describe_the_publication(published_home: Home) -> None:
     check_open_data_docs_match(published_home.published / "open" / publication_id)
 
 
+def test_dictionary_describes_the_publication(published_home: Home) -> None:
+    """Every published table and column has a COMMENT and a row in `dictionnaire`."""
+    from tests.test_dictionary import check_dictionary
+
+    check_dictionary(published_home.current_publication)
+
+
 def test_no_clear_identifier_anywhere(published_home: Home) -> None:
     """Every identifier delivered in clear (all dialects, XLSX included) is absent from every
     text column of every table of the working database and of the publication."""

@@ -21,6 +21,7 @@ import pytest
 from pipelines.publish import CONTRACT_TABLES, prune, write_publication
 from pipelines.settings import Home
 from pipelines.warehouse import connect
+from tests.test_dictionary import check_dictionary_matches_columns
 
 
 def _fake_marts(home: Home, value: int) -> None:
@@ -87,6 +88,14 @@ def test_publication_contents_and_history(home: Home) -> None:
             "n_controles_en_echec FROM publication"
         ).fetchall()
     assert {*CONTRACT_TABLES, "extra", "publication", "publication_livraisons"} <= tables
+    # The data dictionary (tests/test_dictionary.py): one row per column, comments kept.
+    check_dictionary_matches_columns(current)
+    with duckdb.connect(str(current), read_only=True) as con:
+        comment = con.execute(
+            "SELECT comment FROM duckdb_columns() WHERE table_name = 'publication' "
+            "AND column_name = 'n_livraisons'"
+        ).fetchall()
+    assert comment[0][0].endswith("Unité : livraisons.")
     assert publication[0][0] == first
     assert str(publication[0][1]) == "2025-01-01" and str(publication[0][2]) == "2025-01-31"
     assert publication[0][3:] == (1, 3, 0)
