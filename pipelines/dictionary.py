@@ -85,6 +85,12 @@ PYTHON_TABLES: dict[str, Table] = {
                 "Identifiant de l'exécution Dagster du rafraîchissement ; clé de ses contrôles "
                 "dans audit.controles de la base de travail."
             ),
+            "annees_completes": Column(
+                "Années complètes de chaque série mensuelle, par type de fichier (par exemple "
+                "'attributions 2024, 2025 ; incidents 2024') : celles dont chaque source a livré "
+                "les 12 mois (détail dans periodes_couvertes). Une année absente est partielle : "
+                "ses chiffres annuels ne valent pas ceux d'une année entière ; NULL si aucune.",
+            ),
         },
     ),
     "publication_livraisons": Table(

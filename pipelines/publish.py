@@ -159,6 +159,16 @@ def write_publication(
             FROM raw.livraisons WHERE {CURRENT} ORDER BY livraison_id
             """
         )
+        # Which years are complete, from the published `periodes_couvertes` (the dbt mart).
+        complete_years = (
+            """(SELECT string_agg(type_fichier || ' ' || annees, ' ; ' ORDER BY type_fichier)
+                FROM (SELECT type_fichier,
+                             string_agg(annee::VARCHAR, ', ' ORDER BY annee) AS annees
+                      FROM pub.periodes_couvertes WHERE annee_complete
+                      GROUP BY type_fichier))"""
+            if "periodes_couvertes" in tables
+            else "NULL::VARCHAR"
+        )
         con.execute(
             f"""
             CREATE TABLE pub.publication AS
@@ -170,7 +180,8 @@ def write_publication(
                    ?::BIGINT AS n_controles,
                    0::BIGINT AS n_controles_en_echec,
                    ?::VARCHAR AS version_code,
-                   ?::VARCHAR AS run_id
+                   ?::VARCHAR AS run_id,
+                   {complete_years} AS annees_completes
             FROM raw.livraisons
             WHERE {CURRENT}
               AND type_fichier IN ({MONTHLY_KINDS})

@@ -430,6 +430,40 @@ def test_dictionary_describes_the_publication(published_home: Home) -> None:
     check_dictionary(published_home.current_publication)
 
 
+def test_a_partial_year_is_never_presented_as_complete(published_home: Home) -> None:
+    """The tiny sample delivers January to March 2025 only: a partial year. Every yearly table
+    says so row by row, and the publication lists no complete year; SSMSI years are whole."""
+    with duckdb.connect(str(published_home.current_publication), read_only=True) as con:
+        periods = con.execute(
+            "SELECT type_fichier, annee, n_mois_couverts_min, annee_complete "
+            "FROM periodes_couvertes ORDER BY ALL"
+        ).fetchall()
+        assert {kind for kind, *_ in periods} == {
+            "incidents",
+            "procedures",
+            "evenements",
+            "attributions",
+        }
+        assert all(year == 2025 and months <= 3 and not done for _, year, months, done in periods)
+        for table in (
+            "indicateurs_mixite_epci_annee",
+            "indicateurs_incidents_annee",
+            "procedures_expulsion_annee",
+        ):
+            complete, rows = con.execute(
+                f"SELECT count(*) FILTER (WHERE annee_complete), count(*) FROM {table}"
+            ).fetchall()[0]
+            assert rows > 0 and complete == 0, table
+        for table in (
+            "indicateurs_delinquance_commune_annee",
+            "indicateurs_delinquance_epci_annee",
+        ):
+            assert con.execute(f"SELECT bool_and(annee_complete) FROM {table}").fetchall() == [
+                (True,)
+            ]
+        assert con.execute("SELECT annees_completes FROM publication").fetchall() == [(None,)]
+
+
 def test_no_clear_identifier_anywhere(published_home: Home) -> None:
     """Every identifier delivered in clear (all dialects, XLSX included) is absent from every
     text column of every table of the working database and of the publication."""

@@ -29,6 +29,16 @@ avec_objectifs as (
     from comptes as c
     left join {{ ref('int_reference__objectifs_epci') }} as o
         on o.code_epci = c.code_epci and o.annee = c.annee
+),
+
+avec_periodes as (
+    select
+        a.*,
+        -- A year whose 12 monthly allocation files are not all delivered is never complete.
+        coalesce(p.annee_complete, false) as annee_complete
+    from avec_objectifs as a
+    left join {{ ref('periodes_couvertes') }} as p
+        on p.type_fichier = 'attributions' and p.annee = a.annee
 )
 
 select
@@ -53,5 +63,6 @@ select
         as conforme_hors_q1_qpv,
     cast(n_menages_prioritaires as bigint) as n_menages_prioritaires,
     {{ taux_ratio('n_menages_prioritaires', 'n_attributions') }} as taux_menages_prioritaires,
-    seuil_q1_euros_uc
-from avec_objectifs
+    seuil_q1_euros_uc,
+    annee_complete
+from avec_periodes

@@ -10,5 +10,7 @@ select
     cast(population as bigint) as population,
     cast(logements as double) as logements,
     cast(diffuse as boolean) as diffuse,
-    cast(edition as integer) as edition
+    cast(edition as integer) as edition,
+    -- The SSMSI publishes whole calendar years only.
+    true as annee_complete
 from {{ ref('int_ssmsi__derniere_edition') }}

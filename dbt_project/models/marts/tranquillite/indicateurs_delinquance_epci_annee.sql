@@ -51,5 +51,7 @@ select
                 then 1000.0 * nombre / nullif(logements, 0)
             else 1000.0 * nombre / nullif(population, 0)
         end as double
-    ) as taux_pour_mille
+    ) as taux_pour_mille,
+    -- The SSMSI publishes whole calendar years only.
+    true as annee_complete
 from agregats

@@ -38,10 +38,14 @@ select
     cast(
         100.0 * (t.taux_annualise_pour_1000_logements - p.taux_annualise_pour_1000_logements)
         / nullif(p.taux_annualise_pour_1000_logements, 0) as double
-    ) as evolution_taux_annualise_pct
+    ) as evolution_taux_annualise_pct,
+    -- Complete when every landlord covering the year delivered its 12 monthly files.
+    coalesce(c.annee_complete, false) as annee_complete
 from taux as t
 left join taux as p
     on p.niveau = t.niveau
     and p.code_territoire = t.code_territoire
     and p.categorie = t.categorie
     and p.annee = t.annee - 1
+left join {{ ref('periodes_couvertes') }} as c
+    on c.type_fichier = 'incidents' and c.annee = t.annee
