@@ -10,10 +10,10 @@ the bounds a masked cell is known to lie in.
 
 The attacker is taken stronger than a real one, so that what resists it resists any reader:
 it is assumed to know which masked cells are primary (value in 1..seuil-1); of the others
-(secondary) it knows that they are at least 1, as of every masked cell (a 0 is never masked). A masked cell is exposed when its interval, rounded inward to
-integers, holds fewer than two values. Repair (secondary suppression) masks the smallest
-published non-zero cell of a relation of an exposed cell, and audits again, until no masked
-cell is exposed.
+(secondary) it knows that they are at least 1 (a 0 is never masked). The contract's attacker (`strong=False`) does not know which are primary. A masked
+cell is exposed when its interval, rounded inward to integers, holds fewer than two values.
+Repair (`protect`) masks published cells linked to the exposed cells and audits again the
+cells whose interval can have changed, until none is exposed.
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ class Cell:
     masked: bool
     primary: bool = False
 
-    def bounds(self) -> tuple[float, float | None]:
-        """What the (strong) attacker knows of a masked cell before any relation."""
-        if self.primary:
+    def bounds(self, strong: bool = True) -> tuple[float, float | None]:
+        """What the attacker knows of a masked cell before any relation: the strong one knows
+        which masked cells are primary, the contract's one (`strong=False`) does not."""
+        if self.primary and strong:
             return 1.0, float(self.seuil - 1)
-        return 1.0, None
+        return 1.0, None  # a 0 is never masked
 
 
 @dataclass(frozen=True)
@@ -109,16 +110,12 @@ def _components(table: LinkedTable) -> list[tuple[list[int], list[Relation]]]:
     return list(groups.values())
 
 
-def _component_intervals(
+def _lp(
     table: LinkedTable, cells: list[int], relations: list[Relation]
-) -> dict[int, tuple[float, float]]:
+) -> tuple[dict[int, int], dict[str, object]]:
+    """The attacker's linear program of one component: its masked cells are the variables,
+    the published cells of its relations constants."""
     position = {i: k for k, i in enumerate(cells)}
-    bounds = [table.cells[i].bounds() for i in cells]
-    if not relations:
-        return {
-            i: (lo, math.inf if hi is None else hi)
-            for i, (lo, hi) in zip(cells, bounds, strict=True)
-        }
     rows: dict[bool, tuple[list[int], list[int], list[float], list[float]]] = {
         True: ([], [], [], []),
         False: ([], [], [], []),
@@ -134,41 +131,58 @@ def _component_intervals(
             else:
                 constant += coef * table.cells[i].value
         rhs.append(-constant)
-
-    def matrix(equal: bool) -> tuple[csr_matrix | None, np.ndarray | None]:
+    problem: dict[str, object] = {}
+    for equal, suffix in ((True, "eq"), (False, "ub")):
         r, c, v, rhs = rows[equal]
-        if not rhs:
-            return None, None
-        return csr_matrix((v, (r, c)), shape=(len(rhs), len(cells))), np.array(rhs)
+        if rhs:
+            problem[f"A_{suffix}"] = csr_matrix((v, (r, c)), shape=(len(rhs), len(cells)))
+            problem[f"b_{suffix}"] = np.array(rhs)
+    return position, problem
 
-    a_eq, b_eq = matrix(True)
-    a_ub, b_ub = matrix(False)
+
+def _solve(
+    table: LinkedTable,
+    objective: np.ndarray,
+    problem: dict[str, object],
+    bounds: list[tuple[float, float | None]],
+) -> np.ndarray | None:
+    """The optimum's point, or None when the objective is unbounded."""
+    result = linprog(objective, bounds=bounds, method="highs", **problem)
+    if result.status == 3:
+        return None
+    if result.status != 0:
+        raise RuntimeError(f"disclosure audit: LP failed: {result.message}")
+    return np.asarray(result.x)
+
+
+def _component_intervals(
+    table: LinkedTable, cells: list[int], relations: list[Relation], strong: bool = True
+) -> dict[int, tuple[float, float]]:
+    bounds = [table.cells[i].bounds(strong) for i in cells]
+    if not relations:
+        return {
+            i: (lo, math.inf if hi is None else hi)
+            for i, (lo, hi) in zip(cells, bounds, strict=True)
+        }
+    _, problem = _lp(table, cells, relations)
     out = {}
     for k, i in enumerate(cells):
         ends = []
         for sign in (1.0, -1.0):
             objective = np.zeros(len(cells))
             objective[k] = sign
-            result = linprog(
-                objective, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs"
-            )
-            if result.status == 3:  # unbounded: only the maximum can be
-                ends.append(math.inf)
-            elif result.status != 0:
-                raise RuntimeError(
-                    f"disclosure audit: LP failed for {table.cells[i].key}: {result.message}"
-                )
-            else:
-                ends.append(sign * result.fun)
+            x = _solve(table, objective, problem, bounds)
+            ends.append(math.inf if x is None else float(x[k]))
         out[i] = (ends[0], ends[1])
     return out
 
 
-def intervals(table: LinkedTable) -> dict[int, tuple[float, float]]:
-    """The attacker's [min, max] of every masked cell, from every relation."""
+def intervals(table: LinkedTable, strong: bool = True) -> dict[int, tuple[float, float]]:
+    """The attacker's [min, max] of every masked cell, from every relation (two LPs per
+    masked cell: the full report; `exposed` and `protect` only decide exposure, faster)."""
     out: dict[int, tuple[float, float]] = {}
     for cells, relations in _components(table):
-        out |= _component_intervals(table, cells, relations)
+        out |= _component_intervals(table, cells, relations, strong)
     return out
 
 
@@ -179,8 +193,77 @@ def is_exposed(low: float, high: float) -> bool:
     return math.floor(high + EPS) - math.ceil(low - EPS) < 1
 
 
+def _audit(
+    table: LinkedTable,
+    cells: list[int],
+    relations: list[Relation],
+    check: set[int],
+    strong: bool = True,
+) -> set[int]:
+    """Which cells of `check` (masked cells of the component `cells`) are exposed.
+
+    The true values are feasible, so a cell is safe exactly when a feasible point moves it by
+    at least 1 up or down. Without LP: a cell alone masked in an equation is exposed. Then a
+    few LPs certify many cells at once: maximise (minimise) the sum of the unsettled cells,
+    each capped at its value + 1 (- 1), and every cell that reaches its cap is safe (the
+    point is feasible for the attacker's program too). The cells left get their exact min
+    and max, one LP each."""
+    masked = set(cells)
+    found = set()
+    for relation in relations:
+        if relation.equal:
+            alone = [i for i, _ in relation.terms if i in masked]
+            if len(alone) == 1 and alone[0] in check:
+                found.add(alone[0])
+    todo = check - found
+    if not todo:
+        return found
+    position, problem = _lp(table, cells, relations)
+    bounds = [table.cells[i].bounds(strong) for i in cells]
+    value = {i: table.cells[i].value for i in cells}
+    for sign in (1.0, -1.0):
+        while todo:
+            capped = list(bounds)
+            objective = np.zeros(len(cells))
+            for i in cells:
+                lo, hi = bounds[position[i]]
+                if sign > 0:
+                    capped[position[i]] = (
+                        lo,
+                        value[i] + 1.0 if hi is None else min(hi, value[i] + 1.0),
+                    )
+                else:
+                    capped[position[i]] = (max(lo, value[i] - 1.0), hi)
+            for i in todo:
+                objective[position[i]] = -sign
+            x = _solve(table, objective, problem, capped)
+            if x is None:  # cannot be: every variable is bounded in the direction optimised
+                break
+            moved = {i for i in todo if sign * (x[position[i]] - value[i]) >= 1 - EPS}
+            if not moved:
+                break
+            todo -= moved
+    for i in todo:
+        k = position[i]
+        ends = []
+        for sign in (-1.0, 1.0):  # the max (first), then the min
+            objective = np.zeros(len(cells))
+            objective[k] = sign
+            x = _solve(table, objective, problem, bounds)
+            ends.append(math.inf if x is None else float(x[k]))
+            if sign < 0 and ends[0] >= value[i] + 1 - EPS:
+                break
+        if len(ends) == 2 and is_exposed(ends[1], ends[0]):
+            found.add(i)
+    return found
+
+
 def exposed(table: LinkedTable) -> list[int]:
-    return sorted(i for i, (lo, hi) in intervals(table).items() if is_exposed(lo, hi))
+    """The masked cells whose interval holds fewer than two integers."""
+    out: set[int] = set()
+    for cells, relations in _components(table):
+        out |= _audit(table, cells, relations, set(cells))
+    return sorted(out)
 
 
 def _by_cell(table: LinkedTable) -> dict[int, list[Relation]]:
@@ -212,51 +295,58 @@ def _candidate(table: LinkedTable, cell: int, by_cell: dict[int, list[Relation]]
     return None
 
 
-def protect(table: LinkedTable, max_rounds: int = 100_000) -> int:
-    """Secondary suppression until no masked cell is exposed; returns the cells masked."""
-    done: dict[frozenset[int], bool] = {}  # components already audited safe
-    added = 0
+def protect(table: LinkedTable, max_rounds: int = 200) -> list[Hashable]:
+    """Secondary suppression until no masked cell is exposed; returns the cells left exposed
+    to the strong attacker only (see below).
+
+    Each round masks one cell per exposed cell (none for an exposed cell whose relations this
+    round already touched), then audits only the cells whose interval can have changed
+    (masking a published cell only widens the attacker's feasible set: a safe cell stays
+    safe): the cells still exposed and the new ones. A 0 is never masked (masking the 0s
+    linked to such a cell did not help on `small`: a masked total of 4 still forces them to
+    0). When no published non-zero cell is linked to an exposed cell, no suppression helps: the exposure then comes from knowing
+    which masked cells are primary (e.g. a masked total of 4 over four masked 1s), which a
+    reader does not know; the cell must then be safe against the contract's attacker
+    (`strong=False`), or the repair fails."""
     by_cell = _by_cell(table)
+    check = {i for i, c in enumerate(table.cells) if c.masked}
+    stuck: set[int] = set()
     for _ in range(max_rounds):
-        changed = False
-        newly: set[int] = set()
+        found: set[int] = set()
         for cells, relations in _components(table):
-            signature = frozenset(cells)
-            if done.get(signature):
+            inside = check.intersection(cells)
+            if inside:
+                found |= _audit(table, cells, relations, inside)
+        newly: set[int] = set()
+        for cell in sorted(found - stuck):
+            if any(j in newly for r in by_cell.get(cell, []) for j, _ in r.terms):
                 continue
-            if newly and any(i in newly for r in relations for i, _ in r.terms):
-                continue  # grown by this round's suppression: audited next round
-            found = [
-                i
-                for i, (lo, hi) in _component_intervals(table, cells, relations).items()
-                if is_exposed(lo, hi)
-            ]
-            if not found:
-                done[signature] = True
+            chosen = _candidate(table, cell, by_cell)
+            if chosen is None:
+                stuck.add(cell)
                 continue
-            # One suppression per exposed cell not already touched by this round's.
-            for cell in found:
-                if any(j in newly for r in by_cell.get(cell, []) for j, _ in r.terms):
-                    continue
-                chosen = _candidate(table, cell, by_cell)
-                if chosen is None:
-                    raise RuntimeError(
-                        f"cannot protect {table.cells[cell].key}: "
-                        + repr(
-                            [
-                                (table.cells[j].key, table.cells[j].value, table.cells[j].masked)
-                                for r in by_cell.get(cell, [])
-                                for j, _ in r.terms
-                            ]
-                        )
-                    )
-                table.cells[chosen].masked = True
-                newly.add(chosen)
-                added += 1
-                changed = True
-        if not changed:
-            return added
-    raise RuntimeError("secondary suppression did not converge")
+            table.cells[chosen].masked = True
+            newly.add(chosen)
+        if not newly and found <= stuck:
+            break
+        check = found | newly
+    else:
+        raise RuntimeError(
+            f"secondary suppression did not converge in {max_rounds} rounds: "
+            f"{len(found)} cells still exposed, e.g. {table.cells[min(found)].key}"
+        )
+    left = set()
+    for cells, relations in _components(table):
+        inside = found.intersection(cells)
+        if inside:
+            left |= _audit(table, cells, relations, inside, strong=False)
+    if left:
+        raise RuntimeError(
+            "secondary suppression cannot protect "
+            + ", ".join(str(table.cells[i].key) for i in sorted(left))
+            + ": every cell linked to it is masked"
+        )
+    return [table.cells[i].key for i in sorted(found)]
 
 
 # --- the territorial hierarchy ------------------------------------------------------------

@@ -4,7 +4,8 @@ Counts between 1 and `seuil - 1` are masked (primary suppression); a rate, a sho
 compliance flag computed from a masked count is masked with it; and within each table, a
 masked cell must not be recoverable by subtracting published cells from a published total
 (secondary suppression). An attacker knows every masked cell is at least 1, so a group is
-also unsafe when its masked cells sum to their number (they must all be 1).
+also unsafe when its masked cells sum to their number (they must all be 1). Across tables and
+territorial levels, `protect_linked` (pipelines/disclosure.py) completes it.
 
 Each open table keeps one territorial level, so that the only totals inside a table are the
 explicit ones handled here (the `total` category; `n_attributions` = outside + inside QPV).
@@ -319,7 +320,14 @@ def protect_linked(
     linked = linked_table(tables, hierarchy)
     if linked.dropped:
         log.warning("%d relations do not hold on the counts (hierarchy?): left out", linked.dropped)
-    protect(linked)
+    residual = protect(linked)
+    if residual:
+        log.warning(
+            "%d masked cells are pinned only by knowing which masked cells are primary "
+            "(safe for a reader, who does not know it): %s",
+            len(residual),
+            residual[:5],
+        )
     out = []
     for table in tables:
         keys, counts = _LINKED[table.name]
@@ -918,11 +926,13 @@ def readme(
         f"- attributions : de 1 à {SEUIL_ATTRIBUTIONS - 1} (seuil {SEUIL_ATTRIBUTIONS}), "
         "revenus d'origine fiscale.",
         "",
-        "Un effectif nul (0) n'est pas masqué. Un taux, un manque ou un indicateur de "
-        "conformité calculé à partir d'un effectif masqué est masqué avec lui. Pour qu'une "
-        "cellule masquée ne puisse pas être retrouvée par différence avec un total publié "
-        "(ligne `total`, ou `n_attributions` = hors QPV + en QPV), d'autres cellules peuvent "
-        "être masquées (secret secondaire) : leur drapeau vaut aussi `true`. Dans la table de "
+        "Un effectif nul (0) n'est pas masqué. Un taux, un manque ou un "
+        "indicateur de conformité calculé à partir d'un effectif masqué est masqué avec lui. "
+        "Pour qu'une cellule masquée ne puisse pas être retrouvée par différence avec un total "
+        "publié (ligne `total`, `n_attributions` = hors QPV + en QPV, ou un EPCI ou un "
+        "département comme somme de ses communes), d'autres cellules peuvent être masquées "
+        "(secret secondaire) : leur drapeau vaut aussi `true`. "
+        "Dans la table de "
         "mixité, chaque effectif a son drapeau `secret_<effectif>` ; `secret` vaut `true` dès "
         "qu'un effectif de la ligne est masqué. Dans `datapackage.json`, la propriété `secret` "
         "d'un champ nomme le drapeau qui le vide, et celle d'une ressource donne le seuil.",
