@@ -430,9 +430,8 @@ def test_dictionary_describes_the_publication(published_home: Home) -> None:
     check_dictionary(published_home.current_publication)
 
 
-# Code columns a publication may carry without a name: the ledger of deliveries (written by
-# pipelines/publish.py, not an indicator table) names the landlord of a file by its code.
-UNNAMED_CODES = {("publication_livraisons", "code_bailleur")}
+# Code columns a publication may carry without a name: none.
+UNNAMED_CODES: set[tuple[str, str]] = set()
 
 
 def check_every_code_has_a_name(db_path: Path) -> int:
