@@ -109,6 +109,10 @@ PYTHON_TABLES: dict[str, Table] = {
             "code_bailleur": Column(
                 "Code du bailleur tiré du nom de fichier, quand le type de fichier en a un."
             ),
+            "nom_bailleur": Column(
+                "Nom du bailleur (fichier bailleurs de référence) ; NULL quand le fichier n'est "
+                "pas celui d'un bailleur."
+            ),
             "periode": Column(
                 "Période tirée du nom de fichier (AAAA ou AAAA-MM) ; l'édition pour les "
                 "fichiers SSMSI."

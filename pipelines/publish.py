@@ -110,6 +110,16 @@ def new_publication_id(published: Path, now: datetime) -> str:
         moment += timedelta(milliseconds=1)
 
 
+def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    schema, table = relation.split(".")
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
 def published_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
     """Contract tables first, then every other mart (additions are welcome)."""
     marts = {
@@ -151,11 +161,20 @@ def write_publication(
     try:
         for table in tables:
             con.execute(f'CREATE TABLE pub."{table}" AS SELECT * FROM {MARTS_SCHEMA}."{table}"')
+        # The landlord's name, from the names dbt gives every published code.
+        names = "intermediate.int_reference__noms_territoires"
+        landlord_name = (
+            f"(SELECT n.nom_territoire FROM {names} AS n WHERE n.niveau = 'bailleur' "
+            "AND n.code_territoire = raw.livraisons.code_bailleur) AS nom_bailleur"
+            if _exists(con, names)
+            else "NULL::VARCHAR AS nom_bailleur"
+        )
         con.execute(
             f"""
             CREATE TABLE pub.publication_livraisons AS
-            SELECT livraison_id, famille, type_fichier, code_bailleur, periode, fichier, sha256,
-                   lignes_lues, lignes_chargees, lignes_quarantaine, statut
+            SELECT livraison_id, famille, type_fichier, code_bailleur, {landlord_name},
+                   periode, fichier, sha256, lignes_lues, lignes_chargees, lignes_quarantaine,
+                   statut
             FROM raw.livraisons WHERE {CURRENT} ORDER BY livraison_id
             """
         )

@@ -120,6 +120,20 @@ def test_nomenclature_seed_equals_specs_categories() -> None:
     )
 
 
+def test_departements_seed_names_every_departement_of_the_communes_reference() -> None:
+    """The seed `departements` (the names of nom_territoire at level `departement`) covers every
+    code_departement of the commune base shipped with the project, and holds the 101 départements."""
+    from pipelines.reference_data import load_communes
+
+    with (SEEDS / "departements.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    seed = {r["code_departement"] for r in rows}
+    shipped = set(load_communes()["code_departement"].to_list())
+    assert shipped <= seed, f"{rel(SEEDS / 'departements.csv')} lacks {sorted(shipped - seed)}"
+    assert len(seed) == len(rows)
+    assert sum(r["nature"] == "departement" for r in rows) == 101
+
+
 def test_hall_levels_of_the_seed_are_the_dbt_var_but_vert() -> None:
     levels = dbt_vars()["niveaux_gravite"]
     assert levels[0] == "vert", f"{rel(DBT_PROJECT_YML)}: niveaux_gravite starts with vert"

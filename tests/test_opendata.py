@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pipelines import disclosure, opendata
 from pipelines.disclosure import Hierarchy, LinkedTable, intervals, is_exposed
 from pipelines.opendata import (
+    MIXITE_COUNTS,
     SEUIL_ATTRIBUTIONS,
     SEUIL_INCIDENTS,
     TOTAL,
@@ -118,15 +119,7 @@ def check_open_directory(folder: Path) -> None:
     events = pl.read_parquet(folder / "evenements_departement_annee.parquet")
     assert_no_small_counts(events, "n_evenements", SEUIL_INCIDENTS)
     mix = pl.read_parquet(folder / "mixite_epci_annee.parquet")
-    counts = [
-        "n_attributions",
-        "n_attributions_hors_qpv",
-        "n_q1_hors_qpv",
-        "n_attributions_qpv",
-        "n_hors_q1_qpv",
-        "n_menages_prioritaires",
-    ]
-    for column in counts:
+    for column in MIXITE_COUNTS:
         assert_no_small_counts(mix, column, SEUIL_ATTRIBUTIONS)
     # n_attributions = hors QPV + QPV: exactly one masked part under a published total leaks.
     one_part_masked = mix.filter(

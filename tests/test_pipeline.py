@@ -430,6 +430,56 @@ def test_dictionary_describes_the_publication(published_home: Home) -> None:
     check_dictionary(published_home.current_publication)
 
 
+# Code columns a publication may carry without a name: none.
+UNNAMED_CODES: set[tuple[str, str]] = set()
+
+
+def check_every_code_has_a_name(db_path: Path) -> int:
+    """Every `code_territoire` / `code_*` column of every published table is followed by its name
+    column (`nom_territoire` / `nom_*`), never NULL nor empty where the code is given. Returns
+    the number of (table, code column) pairs checked."""
+    checked = 0
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        columns: dict[str, list[str]] = {}
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = 'main' "
+            "ORDER BY table_name, ordinal_position"
+        ).fetchall():
+            columns.setdefault(table, []).append(column)
+        for table, names in columns.items():
+            for i, code in enumerate(names):
+                if not code.startswith("code_") or (table, code) in UNNAMED_CODES:
+                    continue
+                name = "nom_" + code.removeprefix("code_")
+                assert names[i + 1 : i + 2] == [name], f"{table}.{code} is not followed by {name}"
+                missing = con.execute(
+                    f'SELECT DISTINCT "{code}" FROM "{table}" WHERE "{code}" IS NOT NULL '
+                    f"AND coalesce(trim(\"{name}\"), '') = '' ORDER BY 1 LIMIT 5"
+                ).fetchall()
+                assert not missing, f"{table}.{code} without {name}: {missing}"
+                checked += 1
+    return checked
+
+
+def test_every_published_code_has_a_name(published_home: Home, tmp_path: Path) -> None:
+    """Issue "The analyst's warehouse", point 1: no published code lacks its name, and the check
+    sees a code whose name is missing (a copy of the publication with one name emptied)."""
+    assert check_every_code_has_a_name(published_home.current_publication) >= 14
+    broken = tmp_path / "broken.duckdb"
+    shutil.copy(published_home.current_publication, broken)
+    with duckdb.connect(str(broken)) as con:
+        con.execute(
+            "UPDATE indicateurs_incidents_mois SET nom_territoire = '' "
+            "WHERE niveau = 'commune' AND code_territoire = "
+            "(SELECT min(code_territoire) FROM indicateurs_incidents_mois WHERE niveau = 'commune')"
+        )
+    with pytest.raises(
+        AssertionError, match=r"indicateurs_incidents_mois\.code_territoire without"
+    ):
+        check_every_code_has_a_name(broken)
+
+
 def test_a_partial_year_is_never_presented_as_complete(published_home: Home) -> None:
     """The tiny sample delivers January to March 2025 only: a partial year. Every yearly table
     says so row by row, and the publication lists no complete year; SSMSI years are whole."""

@@ -35,14 +35,18 @@ avec_periodes as (
     select
         a.*,
         -- A year whose 12 monthly allocation files are not all delivered is never complete.
-        coalesce(p.annee_complete, false) as annee_complete
+        coalesce(p.annee_complete, false) as annee_complete,
+        n.nom_territoire as nom_epci
     from avec_objectifs as a
     left join {{ ref('periodes_couvertes') }} as p
         on p.type_fichier = 'attributions' and p.annee = a.annee
+    left join {{ ref('int_reference__noms_territoires') }} as n
+        on n.niveau = 'epci' and n.code_territoire = a.code_epci
 )
 
 select
     code_epci,
+    nom_epci,
     cast(annee as integer) as annee,
     cast(n_attributions as bigint) as n_attributions,
     cast(n_attributions_hors_qpv as bigint) as n_attributions_hors_qpv,

@@ -74,11 +74,14 @@ types as (
 )
 
 select
-    niveau,
-    code_territoire,
-    mois,
-    type_evenement,
+    t.niveau,
+    t.code_territoire,
+    n.nom_territoire,
+    t.mois,
+    t.type_evenement,
     cast(count(*) as bigint) as n_evenements,
-    cast(sum(duree_jours) as bigint) as duree_jours_totale
-from types
-group by niveau, code_territoire, mois, type_evenement
+    cast(sum(t.duree_jours) as bigint) as duree_jours_totale
+from types as t
+left join {{ ref('int_reference__noms_territoires') }} as n
+    on n.niveau = t.niveau and n.code_territoire = t.code_territoire
+group by t.niveau, t.code_territoire, n.nom_territoire, t.mois, t.type_evenement

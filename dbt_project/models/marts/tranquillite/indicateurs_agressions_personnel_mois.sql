@@ -15,6 +15,7 @@ with details as (
 select
     m.niveau,
     m.code_territoire,
+    m.nom_territoire,
     m.mois,
     m.n_incidents as n_agressions,
     cast(coalesce(d.n_avec_plainte, 0) as bigint) as n_agressions_avec_plainte,

@@ -36,22 +36,25 @@ agregats as (
 )
 
 select
-    code_epci,
-    cast(annee as integer) as annee,
-    indicateur,
-    unite_de_compte,
-    cast(nombre as bigint) as nombre,
-    cast(population as bigint) as population,
-    cast(logements as double) as logements,
-    cast(n_communes_non_diffusees as bigint) as n_communes_non_diffusees,
-    cast(n_communes_diffusees as bigint) as n_communes_diffusees,
+    a.code_epci,
+    n.nom_territoire as nom_epci,
+    cast(a.annee as integer) as annee,
+    a.indicateur,
+    a.unite_de_compte,
+    cast(a.nombre as bigint) as nombre,
+    cast(a.population as bigint) as population,
+    cast(a.logements as double) as logements,
+    cast(a.n_communes_non_diffusees as bigint) as n_communes_non_diffusees,
+    cast(a.n_communes_diffusees as bigint) as n_communes_diffusees,
     cast(
         case
-            when indicateur = 'Cambriolages de logement'
-                then 1000.0 * nombre / nullif(logements, 0)
-            else 1000.0 * nombre / nullif(population, 0)
+            when a.indicateur = 'Cambriolages de logement'
+                then 1000.0 * a.nombre / nullif(a.logements, 0)
+            else 1000.0 * a.nombre / nullif(a.population, 0)
         end as double
     ) as taux_pour_mille,
     -- The SSMSI publishes whole calendar years only.
     true as annee_complete
-from agregats
+from agregats as a
+left join {{ ref('int_reference__noms_territoires') }} as n
+    on n.niveau = 'epci' and n.code_territoire = a.code_epci

@@ -5,6 +5,7 @@ with annuel as (
     select
         niveau,
         code_territoire,
+        nom_territoire,
         cast(year(mois) as integer) as annee,
         categorie,
         count(*) as n_mois_couverts,
@@ -12,7 +13,7 @@ with annuel as (
         sum(n_logements) as n_logements_mois,
         avg(n_logements) as n_logements_moyen
     from {{ ref('indicateurs_incidents_mois') }}
-    group by niveau, code_territoire, year(mois), categorie
+    group by niveau, code_territoire, nom_territoire, year(mois), categorie
 ),
 
 taux as (
@@ -26,6 +27,7 @@ taux as (
 select
     t.niveau,
     t.code_territoire,
+    t.nom_territoire,
     t.annee,
     t.categorie,
     cast(t.n_mois_couverts as bigint) as n_mois_couverts,

@@ -5,6 +5,7 @@ with glissant as (
     select
         niveau,
         code_territoire,
+        nom_territoire,
         mois,
         categorie,
         count(*) over w as n_mois_couverts_12_mois,
@@ -29,6 +30,7 @@ taux as (
 select
     t.niveau,
     t.code_territoire,
+    t.nom_territoire,
     t.mois,
     t.categorie,
     cast(t.n_mois_couverts_12_mois as bigint) as n_mois_couverts_12_mois,

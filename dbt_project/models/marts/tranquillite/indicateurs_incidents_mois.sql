@@ -86,6 +86,7 @@ comptes as (
 select
     d.niveau,
     d.code_territoire,
+    n.nom_territoire,
     d.mois,
     k.categorie,
     cast(coalesce(c.n_incidents, 0) as bigint) as n_incidents,
@@ -98,3 +99,5 @@ left join comptes as c
     and c.code_territoire = d.code_territoire
     and c.mois = d.mois
     and c.categorie = k.categorie
+left join {{ ref('int_reference__noms_territoires') }} as n
+    on n.niveau = d.niveau and n.code_territoire = d.code_territoire

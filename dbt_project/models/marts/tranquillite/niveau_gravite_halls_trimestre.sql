@@ -165,14 +165,18 @@ criteres as (
 
 select
     m.code_bailleur,
+    nb.nom_territoire as nom_bailleur,
     m.id_residence,
     m.code_residence,
+    nr.nom_territoire as nom_residence,
     m.trimestre,
     cast(year(m.trimestre) as integer) as annee,
     cast(quarter(m.trimestre) as integer) as numero_trimestre,
     cast(m.n_mois_couverts as bigint) as n_mois_couverts,
     m.code_commune,
+    nc.nom_territoire as nom_commune,
     m.code_qpv,
+    nq.nom_territoire as nom_qpv,
     m.n_logements,
     m.n_incidents_parties_communes,
     m.n_degradations_occupations,
@@ -191,3 +195,11 @@ left join criteres as c
     on c.code_bailleur = m.code_bailleur
     and c.id_residence = m.id_residence
     and c.trimestre = m.trimestre
+left join {{ ref('int_reference__noms_territoires') }} as nb
+    on nb.niveau = 'bailleur' and nb.code_territoire = m.code_bailleur
+left join {{ ref('int_reference__noms_territoires') }} as nr
+    on nr.niveau = 'residence' and nr.code_territoire = m.code_residence
+left join {{ ref('int_reference__noms_territoires') }} as nc
+    on nc.niveau = 'commune' and nc.code_territoire = m.code_commune
+left join {{ ref('int_reference__noms_territoires') }} as nq
+    on nq.niveau = 'qpv' and nq.code_territoire = m.code_qpv

@@ -3,6 +3,7 @@
 -- A landlord's year is complete when it delivered its 12 monthly procedure files.
 select
     e.code_bailleur,
+    n.nom_territoire as nom_bailleur,
     e.annee,
     e.motif,
     e.etape,
@@ -18,4 +19,6 @@ left join {{ ref('int_periodes__mois_couverts') }} as m
     on m.type_fichier = 'procedures'
     and m.code_bailleur = e.code_bailleur
     and m.annee = e.annee
-group by e.code_bailleur, e.annee, e.motif, e.etape
+left join {{ ref('int_reference__noms_territoires') }} as n
+    on n.niveau = 'bailleur' and n.code_territoire = e.code_bailleur
+group by e.code_bailleur, n.nom_territoire, e.annee, e.motif, e.etape
