@@ -8,12 +8,13 @@ outside + inside QPV) and a part is at most its whole. For each masked cell, the
 interval is its minimum and maximum by linear programming (HiGHS) over every relation and
 the bounds a masked cell is known to lie in.
 
-The attacker is taken stronger than a real one, so that what resists it resists any reader:
-it is assumed to know which masked cells are primary (value in 1..seuil-1); of the others
-(secondary) it knows that they are at least 1 (a 0 is never masked). The contract's attacker (`strong=False`) does not know which are primary. A masked
-cell is exposed when its interval, rounded inward to integers, holds fewer than two values.
-Repair (`protect`) masks published cells linked to the exposed cells and audits again the
-cells whose interval can have changed, until none is exposed.
+The attacker is the contract's: it knows the hierarchy, every published cell and every
+relation, and that a masked cell is at least 1 (a 0 is never masked) but not which masked
+cells are primary. A masked cell is exposed when its interval, rounded inward to integers,
+holds fewer than two values. A stronger attacker (`strong=True`: it also knows that a
+primary cell lies in 1..seuil-1) is kept for measuring what is left to a reader who guesses
+more. Repair (`protect`) masks published cells linked to the exposed cells and audits again
+the cells whose interval can have changed, until none is exposed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Cell:
     masked: bool
     primary: bool = False
 
-    def bounds(self, strong: bool = True) -> tuple[float, float | None]:
+    def bounds(self, strong: bool = False) -> tuple[float, float | None]:
         """What the attacker knows of a masked cell before any relation: the strong one knows
         which masked cells are primary, the contract's one (`strong=False`) does not."""
         if self.primary and strong:
@@ -156,7 +157,7 @@ def _solve(
 
 
 def _component_intervals(
-    table: LinkedTable, cells: list[int], relations: list[Relation], strong: bool = True
+    table: LinkedTable, cells: list[int], relations: list[Relation], strong: bool = False
 ) -> dict[int, tuple[float, float]]:
     bounds = [table.cells[i].bounds(strong) for i in cells]
     if not relations:
@@ -177,7 +178,7 @@ def _component_intervals(
     return out
 
 
-def intervals(table: LinkedTable, strong: bool = True) -> dict[int, tuple[float, float]]:
+def intervals(table: LinkedTable, strong: bool = False) -> dict[int, tuple[float, float]]:
     """The attacker's [min, max] of every masked cell, from every relation (two LPs per
     masked cell: the full report; `exposed` and `protect` only decide exposure, faster)."""
     out: dict[int, tuple[float, float]] = {}
@@ -198,7 +199,7 @@ def _audit(
     cells: list[int],
     relations: list[Relation],
     check: set[int],
-    strong: bool = True,
+    strong: bool = False,
 ) -> set[int]:
     """Which cells of `check` (masked cells of the component `cells`) are exposed.
 
@@ -274,9 +275,29 @@ def _by_cell(table: LinkedTable) -> dict[int, list[Relation]]:
     return by_cell
 
 
+def _cascade(table: LinkedTable, j: int, by_cell: dict[int, list[Relation]]) -> int:
+    """How many equations would hold `j` as their only masked cell once it is masked: each
+    would expose it at once and call for one more suppression."""
+    return sum(
+        1
+        for relation in by_cell.get(j, [])
+        if relation.equal and not any(table.cells[i].masked for i, _ in relation.terms if i != j)
+    )
+
+
+def _level(key: Hashable) -> int:
+    """0 for a commune cell (or any table without levels), 1 for an EPCI, 2 for a département:
+    the repair masks the lowest level it can, to keep the aggregates readers use most."""
+    name = str(key[0]) if isinstance(key, tuple) else ""
+    return 2 if "departement" in name else 1 if "epci" in name else 0
+
+
 def _candidate(table: LinkedTable, cell: int, by_cell: dict[int, list[Relation]]) -> int | None:
-    """The smallest published non-zero cell of a relation of `cell`, else of a relation of
-    the masked cells met on the way (breadth first)."""
+    """The published non-zero cell whose masking costs least: of a relation of `cell`, else
+    of a relation of the masked cells met on the way (breadth first). Least cost: the lowest
+    territorial level (keep the aggregates), then the fewest equations it would be alone in
+    (each calls for another suppression), then the largest value (the widest interval for
+    one cell masked). Measured on `small` against the other orders (docs/open-data.md)."""
     frontier, seen = {cell}, {cell}
     while frontier:
         published, masked = set(), set()
@@ -289,36 +310,45 @@ def _candidate(table: LinkedTable, cell: int, by_cell: dict[int, list[Relation]]
                     elif c.masked and j not in seen:
                         masked.add(j)
         if published:
-            return min(published, key=lambda j: (table.cells[j].value, j))
+            return min(
+                published,
+                key=lambda j: (
+                    _level(table.cells[j].key),
+                    _cascade(table, j, by_cell),
+                    -table.cells[j].value,
+                    j,
+                ),
+            )
         seen |= masked
         frontier = masked
     return None
 
 
 def protect(table: LinkedTable, max_rounds: int = 200) -> list[Hashable]:
-    """Secondary suppression until no masked cell is exposed; returns the cells left exposed
-    to the strong attacker only (see below).
+    """Secondary suppression until no masked cell is exposed to the contract's attacker;
+    returns the cells it masked.
 
     Each round masks one cell per exposed cell (none for an exposed cell whose relations this
-    round already touched), then audits only the cells whose interval can have changed
-    (masking a published cell only widens the attacker's feasible set: a safe cell stays
-    safe): the cells still exposed and the new ones. A 0 is never masked (masking the 0s
-    linked to such a cell did not help on `small`: a masked total of 4 still forces them to
-    0). When no published non-zero cell is linked to an exposed cell, no suppression helps: the exposure then comes from knowing
-    which masked cells are primary (e.g. a masked total of 4 over four masked 1s), which a
-    reader does not know; the cell must then be safe against the contract's attacker
-    (`strong=False`), or the repair fails."""
+    round already touched: one new mask often frees several), then audits only the cells
+    whose interval can have changed (masking a published cell only widens the attacker's
+    feasible set: a safe cell stays safe): the cells still exposed and the new ones. A 0 is
+    never masked (readers are told so: a masked cell is at least 1). The audit's attacker is
+    the contract's: it does not know which masked cells are primary; the stronger one (which
+    does) masked half again as many cells on `small` (docs/open-data.md)."""
     by_cell = _by_cell(table)
     check = {i for i, c in enumerate(table.cells) if c.masked}
-    stuck: set[int] = set()
+    added: list[int] = []
     for _ in range(max_rounds):
         found: set[int] = set()
         for cells, relations in _components(table):
             inside = check.intersection(cells)
             if inside:
-                found |= _audit(table, cells, relations, inside)
+                found |= _audit(table, cells, relations, inside, strong=False)
+        if not found:
+            return [table.cells[i].key for i in added]
         newly: set[int] = set()
-        for cell in sorted(found - stuck):
+        stuck: set[int] = set()
+        for cell in sorted(found):
             if any(j in newly for r in by_cell.get(cell, []) for j, _ in r.terms):
                 continue
             chosen = _candidate(table, cell, by_cell)
@@ -327,26 +357,18 @@ def protect(table: LinkedTable, max_rounds: int = 200) -> list[Hashable]:
                 continue
             table.cells[chosen].masked = True
             newly.add(chosen)
-        if not newly and found <= stuck:
-            break
+        if not newly:
+            raise RuntimeError(
+                "secondary suppression cannot protect "
+                + ", ".join(str(table.cells[i].key) for i in sorted(stuck))
+                + ": every non-zero cell linked to it is masked"
+            )
+        added.extend(sorted(newly))
         check = found | newly
-    else:
-        raise RuntimeError(
-            f"secondary suppression did not converge in {max_rounds} rounds: "
-            f"{len(found)} cells still exposed, e.g. {table.cells[min(found)].key}"
-        )
-    left = set()
-    for cells, relations in _components(table):
-        inside = found.intersection(cells)
-        if inside:
-            left |= _audit(table, cells, relations, inside, strong=False)
-    if left:
-        raise RuntimeError(
-            "secondary suppression cannot protect "
-            + ", ".join(str(table.cells[i].key) for i in sorted(left))
-            + ": every cell linked to it is masked"
-        )
-    return [table.cells[i].key for i in sorted(found)]
+    raise RuntimeError(
+        f"secondary suppression did not converge in {max_rounds} rounds: "
+        f"{len(found)} cells still exposed, e.g. {table.cells[min(found)].key}"
+    )
 
 
 # --- the territorial hierarchy ------------------------------------------------------------

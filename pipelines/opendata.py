@@ -310,7 +310,55 @@ def linked_table(tables: Sequence[OpenTable], hierarchy: Hierarchy) -> LinkedTab
                 children = members.get((niveau, code, annee, categorie), [])
                 if children:  # none: the hierarchy does not know the territory
                     linked.total((name, code, annee, categorie, "n_incidents"), children)
+        if {"incidents_epci_annee", "incidents_departement_annee"} <= frames.keys():
+            _departement_of_epcis(linked, members)
     return linked
+
+
+def _departement_of_epcis(
+    linked: LinkedTable, members: dict[tuple[str, object, object, object], list[tuple[object, ...]]]
+) -> None:
+    """A département = its EPCIs wholly inside it + its communes outside them. Implied by the
+    commune relations (the attacker's feasible set is unchanged), but written out so that the
+    repair sees the shortest way to protect an EPCI: another EPCI of the département, not the
+    département itself found at the end of a long walk through masked communes."""
+    epci_of: dict[tuple[object, object, object], object] = {}
+    for (niveau, parent, annee, categorie), children in members.items():
+        if niveau == "epci":
+            for child in children:
+                epci_of[(child[1], annee, categorie)] = parent
+    departement_of: dict[tuple[object, object, object], object] = {}
+    for (niveau, parent, annee, categorie), children in members.items():
+        if niveau == "departement":
+            for child in children:
+                departement_of[(child[1], annee, categorie)] = parent
+    # An EPCI is nested when every commune of it (this year and category) is in one département.
+    nested: dict[tuple[object, object, object], object] = {}
+    for (niveau, parent, annee, categorie), children in members.items():
+        if niveau == "epci":
+            deps = {departement_of.get((c[1], annee, categorie)) for c in children}
+            if len(deps) == 1 and None not in deps:
+                nested[(parent, annee, categorie)] = deps.pop()
+    for (niveau, parent, annee, categorie), children in members.items():
+        if niveau != "departement":
+            continue
+        parts: list[tuple[object, ...]] = []
+        inside: set[object] = set()
+        for child in children:
+            epci = epci_of.get((child[1], annee, categorie))
+            if epci is not None and nested.get((epci, annee, categorie)) == parent:
+                inside.add(epci)
+            else:
+                parts.append(child)
+        if not inside:
+            continue  # nothing new: the relation of its communes says it all
+        parts += [
+            ("incidents_epci_annee", epci, annee, categorie, "n_incidents")
+            for epci in sorted(inside, key=str)
+        ]
+        whole = ("incidents_departement_annee", parent, annee, categorie, "n_incidents")
+        if all(p in linked.index for p in parts):
+            linked.total(whole, parts)
 
 
 def protect_linked(
@@ -320,14 +368,7 @@ def protect_linked(
     linked = linked_table(tables, hierarchy)
     if linked.dropped:
         log.warning("%d relations do not hold on the counts (hierarchy?): left out", linked.dropped)
-    residual = protect(linked)
-    if residual:
-        log.warning(
-            "%d masked cells are pinned only by knowing which masked cells are primary "
-            "(safe for a reader, who does not know it): %s",
-            len(residual),
-            residual[:5],
-        )
+    protect(linked)
     out = []
     for table in tables:
         keys, counts = _LINKED[table.name]
