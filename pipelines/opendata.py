@@ -4,7 +4,8 @@ Counts between 1 and `seuil - 1` are masked (primary suppression); a rate, a sho
 compliance flag computed from a masked count is masked with it; and within each table, a
 masked cell must not be recoverable by subtracting published cells from a published total
 (secondary suppression). An attacker knows every masked cell is at least 1, so a group is
-also unsafe when its masked cells sum to their number (they must all be 1).
+also unsafe when its masked cells sum to their number (they must all be 1). Across tables and
+territorial levels, `protect_linked` (pipelines/disclosure.py) completes it.
 
 Each open table keeps one territorial level, so that the only totals inside a table are the
 explicit ones handled here (the `total` category; `n_attributions` = outside + inside QPV).
@@ -18,6 +19,7 @@ columns are the dbt ones (the manifest), not a copy: only what open data adds is
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,10 +27,14 @@ from pathlib import Path
 
 import duckdb
 import frictionless
+import numpy as np
 import polars as pl
 import yaml
 
+from pipelines.disclosure import Hierarchy, LinkedTable, infer_parents, protect
 from pipelines.french_csv import write_csv
+
+log = logging.getLogger(__name__)
 
 SEUIL_INCIDENTS = 5
 SEUIL_EVENEMENTS = 5
@@ -106,7 +112,8 @@ class OpenTable:
 
 
 def incidents_tables(con: duckdb.DuckDBPyConnection) -> list[OpenTable]:
-    """Incidents per territory, year and category; one table per territorial level."""
+    """Incidents per territory, year and category; one table per territorial level (true
+    values and the `secret` flag of the suppression within the table; `masked` empties)."""
     tables = []
     for niveau in ("commune", "epci", "departement"):
         frame = _frame(
@@ -122,15 +129,13 @@ def incidents_tables(con: duckdb.DuckDBPyConnection) -> list[OpenTable]:
         frame = suppress_long(
             frame, ["code_territoire", "annee"], "categorie", "n_incidents", SEUIL_INCIDENTS
         )
-        frame = _mask(
-            frame, ["n_incidents", "taux_annualise_pour_1000_logements"], pl.col("secret")
-        )
         tables.append(OpenTable(f"incidents_{niveau}_annee", frame))
     return tables
 
 
 def events_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
-    """Police and prefecture events per département, year and type (no total row: none to protect)."""
+    """Police and prefecture events per département, year and type (the `total` type is
+    protected with the other tables, by `protect_linked`)."""
     frame = _frame(
         con,
         """
@@ -141,9 +146,7 @@ def events_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
         """,
     )
     frame = frame.with_columns(primary(pl.col("n_evenements"), SEUIL_EVENEMENTS).alias("secret"))
-    return OpenTable(
-        "evenements_departement_annee", _mask(frame, ["n_evenements"], pl.col("secret"))
-    )
+    return OpenTable("evenements_departement_annee", frame)
 
 
 MIXITE_COUNTS = [
@@ -197,15 +200,273 @@ def mixite_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
     frame = frame.with_columns(
         pl.Series(f"secret_{c}", secret[c], dtype=pl.Boolean) for c in counts
     )
+    return OpenTable("mixite_epci_annee", frame)
+
+
+def masked(table: OpenTable) -> OpenTable:
+    """The published view of a table: masked counts (and what is computed from them) empty."""
+    frame = table.frame
+    if table.name.startswith("incidents_"):
+        columns = ["n_incidents", "taux_annualise_pour_1000_logements"]
+        return OpenTable(table.name, _mask(frame, columns, pl.col("secret")))
+    if table.name == "evenements_departement_annee":
+        return OpenTable(table.name, _mask(frame, ["n_evenements"], pl.col("secret")))
     # Anything computed from a masked count would give it away (k = taux * n, manque, conforme).
     for column, sources in MIXITE_DERIVED.items():
         frame = _mask(frame, [column], pl.any_horizontal(pl.col(f"secret_{s}") for s in sources))
-    for c in counts:
+    for c in MIXITE_COUNTS:
         frame = _mask(frame, [c], pl.col(f"secret_{c}"))
     frame = frame.with_columns(
-        pl.any_horizontal(pl.col(f"secret_{c}") for c in counts).alias("secret")
+        pl.any_horizontal(pl.col(f"secret_{c}") for c in MIXITE_COUNTS).alias("secret")
     )
-    return OpenTable("mixite_epci_annee", frame)
+    return OpenTable(table.name, frame)
+
+
+# --- secondary suppression across the tables (pipelines/disclosure.py) ---------------------
+
+# (table, key columns, category column or None, count columns, seuil) of every open table.
+_LINKED = {
+    "incidents_commune_annee": (["code_territoire", "annee", "categorie"], ["n_incidents"]),
+    "incidents_epci_annee": (["code_territoire", "annee", "categorie"], ["n_incidents"]),
+    "incidents_departement_annee": (["code_territoire", "annee", "categorie"], ["n_incidents"]),
+    "evenements_departement_annee": (
+        ["code_departement", "annee", "type_evenement"],
+        ["n_evenements"],
+    ),
+    "mixite_epci_annee": (["code_epci", "annee"], MIXITE_COUNTS),
+}
+_SEUILS = {
+    "incidents": SEUIL_INCIDENTS,
+    "evenements": SEUIL_EVENEMENTS,
+    "mixite": SEUIL_ATTRIBUTIONS,
+}
+
+
+def _flag(table: str, count: str) -> str:
+    return f"secret_{count}" if table == "mixite_epci_annee" else "secret"
+
+
+def linked_table(tables: Sequence[OpenTable], hierarchy: Hierarchy) -> LinkedTable:
+    """Every count cell of the open tables and every relation an attacker knows between
+    them (docs/open-data.md): totals of categories, of types and of allocations; EPCI and
+    département = sum of their communes, per year and category; parts at most their whole."""
+    linked = LinkedTable()
+    frames = {t.name: t.frame for t in tables}
+    for name, frame in frames.items():
+        keys, counts = _LINKED[name]
+        seuil = _SEUILS[name.split("_")[0]]
+        for row in frame.select(*keys, *counts, *{_flag(name, c) for c in counts}).iter_rows(
+            named=True
+        ):
+            for count in counts:
+                if row[count] is not None:
+                    key = (name, *(row[k] for k in keys), count)
+                    linked.add(key, int(row[count]), seuil, bool(row[_flag(name, count)]))
+    # Totals of categories and of event types, per territory and year.
+    for name in _LINKED:
+        if name not in frames or name == "mixite_epci_annee":
+            continue
+        keys, (count,) = _LINKED[name]
+        parts: dict[tuple[object, ...], list[tuple[object, ...]]] = {}
+        for cells_row in frames[name].select(keys).iter_rows():
+            if cells_row[2] != TOTAL:
+                parts.setdefault(cells_row[:2], []).append((name, *cells_row, count))
+        for (code, annee), cells in parts.items():
+            linked.total((name, code, annee, TOTAL, count), cells)
+    # Allocations: n_attributions = outside + inside QPV; each part at most its whole.
+    if "mixite_epci_annee" in frames:
+        for code, annee in (
+            frames["mixite_epci_annee"].select(_LINKED["mixite_epci_annee"][0]).iter_rows()
+        ):
+            row_key = ("mixite_epci_annee", code, annee)
+            linked.total(
+                (*row_key, "n_attributions"),
+                [(*row_key, "n_attributions_hors_qpv"), (*row_key, "n_attributions_qpv")],
+            )
+            for part, whole in [
+                ("n_q1_hors_qpv", "n_attributions_hors_qpv"),
+                ("n_hors_q1_qpv", "n_attributions_qpv"),
+                ("n_menages_prioritaires", "n_attributions"),
+            ]:
+                linked.at_most((*row_key, part), (*row_key, whole))
+    # The hierarchy: per year and category, an EPCI or a département is the sum of its communes.
+    if "incidents_commune_annee" in frames:
+        communes = frames["incidents_commune_annee"].select("code_territoire", "annee", "categorie")
+        members: dict[tuple[str, object, object, object], list[tuple[object, ...]]] = {}
+        for code, annee, categorie in communes.iter_rows():
+            parents = hierarchy.get(annee, {}).get(code, (None, None))
+            for niveau, parent in zip(("epci", "departement"), parents, strict=True):
+                if parent is not None:
+                    members.setdefault((niveau, parent, annee, categorie), []).append(
+                        ("incidents_commune_annee", code, annee, categorie, "n_incidents")
+                    )
+        for niveau in ("epci", "departement"):
+            name = f"incidents_{niveau}_annee"
+            if name not in frames:
+                continue
+            for code, annee, categorie in (
+                frames[name].select("code_territoire", "annee", "categorie").iter_rows()
+            ):
+                children = members.get((niveau, code, annee, categorie), [])
+                if children:  # none: the hierarchy does not know the territory
+                    linked.total((name, code, annee, categorie, "n_incidents"), children)
+        if {"incidents_epci_annee", "incidents_departement_annee"} <= frames.keys():
+            _departement_of_epcis(linked, members)
+    return linked
+
+
+def _departement_of_epcis(
+    linked: LinkedTable, members: dict[tuple[str, object, object, object], list[tuple[object, ...]]]
+) -> None:
+    """A département = its EPCIs wholly inside it + its communes outside them. Implied by the
+    commune relations (the attacker's feasible set is unchanged), but written out so that the
+    repair sees the shortest way to protect an EPCI: another EPCI of the département, not the
+    département itself found at the end of a long walk through masked communes."""
+    epci_of: dict[tuple[object, object, object], object] = {}
+    for (niveau, parent, annee, categorie), children in members.items():
+        if niveau == "epci":
+            for child in children:
+                epci_of[(child[1], annee, categorie)] = parent
+    departement_of: dict[tuple[object, object, object], object] = {}
+    for (niveau, parent, annee, categorie), children in members.items():
+        if niveau == "departement":
+            for child in children:
+                departement_of[(child[1], annee, categorie)] = parent
+    # An EPCI is nested when every commune of it (this year and category) is in one département.
+    nested: dict[tuple[object, object, object], object] = {}
+    for (niveau, parent, annee, categorie), children in members.items():
+        if niveau == "epci":
+            deps = {departement_of.get((c[1], annee, categorie)) for c in children}
+            if len(deps) == 1 and None not in deps:
+                nested[(parent, annee, categorie)] = deps.pop()
+    for (niveau, parent, annee, categorie), children in members.items():
+        if niveau != "departement":
+            continue
+        parts: list[tuple[object, ...]] = []
+        inside: set[object] = set()
+        for child in children:
+            epci = epci_of.get((child[1], annee, categorie))
+            if epci is not None and nested.get((epci, annee, categorie)) == parent:
+                inside.add(epci)
+            else:
+                parts.append(child)
+        if not inside:
+            continue  # nothing new: the relation of its communes says it all
+        parts += [
+            ("incidents_epci_annee", epci, annee, categorie, "n_incidents")
+            for epci in sorted(inside, key=str)
+        ]
+        whole = ("incidents_departement_annee", parent, annee, categorie, "n_incidents")
+        if all(p in linked.index for p in parts):
+            linked.total(whole, parts)
+
+
+def protect_linked(
+    tables: Sequence[OpenTable], hierarchy: Hierarchy
+) -> tuple[list[OpenTable], LinkedTable]:
+    """Secondary suppression across every open table: the `secret` flags after the repair."""
+    linked = linked_table(tables, hierarchy)
+    if linked.dropped:
+        log.warning("%d relations do not hold on the counts (hierarchy?): left out", linked.dropped)
+    protect(linked)
+    out = []
+    for table in tables:
+        keys, counts = _LINKED[table.name]
+        frame = table.frame
+        for count in counts:
+            flag = _flag(table.name, count)
+            flags = [
+                linked.cells[linked.index[(table.name, *row[:-2], count)]].masked
+                if row[-1] is not None
+                else bool(row[-2])
+                for row in frame.select(*keys, flag, count).iter_rows()
+            ]
+            frame = frame.with_columns(pl.Series(flag, flags, dtype=pl.Boolean))
+        out.append(OpenTable(table.name, frame))
+    return out, linked
+
+
+def masked_share(tables: Sequence[OpenTable]) -> dict[str, tuple[int, int]]:
+    """(masked, all) count cells per table."""
+    shares = {}
+    for table in tables:
+        _, counts = _LINKED[table.name]
+        n = sum(table.frame.get_column(c).is_not_null().sum() for c in counts)
+        k = sum(
+            (
+                table.frame.get_column(_flag(table.name, c))
+                & table.frame.get_column(c).is_not_null()
+            ).sum()
+            for c in counts
+        )
+        shares[table.name] = (int(k), int(n))
+    return shares
+
+
+def publication_hierarchy(con: duckdb.DuckDBPyConnection) -> Hierarchy | None:
+    """Commune -> EPCI and département per year: the publication's `territoires_communes`
+    (annee, code_commune, code_epci, code_departement) when it holds one, else None."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "territoires_communes" not in tables:
+        return None
+    hierarchy: Hierarchy = {}
+    for annee, commune, epci, departement in con.execute(
+        "SELECT annee, code_commune, code_epci, code_departement FROM territoires_communes"
+    ).fetchall():
+        hierarchy.setdefault(annee, {})[commune] = (epci, departement)
+    return hierarchy
+
+
+def infer_hierarchy(con: duckdb.DuckDBPyConnection) -> Hierarchy:
+    """The hierarchy implied by the publication's counts: each EPCI's (département's)
+    monthly dwellings and incidents per category are the sum of its communes'
+    (`infer_parents`). Not unique in general (12 communes of `small` placed wrongly): a
+    diagnostic, not a source for the protection."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    hierarchy: Hierarchy = {}
+    if "indicateurs_incidents_mois" in tables:
+        sql = """
+            SELECT niveau, year(mois)::INTEGER AS annee, code_territoire,
+                   strftime(mois, '%m') || categorie AS dim, n_incidents::DOUBLE AS v
+            FROM indicateurs_incidents_mois WHERE niveau IN ('commune', 'epci', 'departement')
+            UNION ALL
+            SELECT niveau, year(mois)::INTEGER, code_territoire, strftime(mois, '%m') || '#',
+                   max(n_logements)::DOUBLE
+            FROM indicateurs_incidents_mois WHERE niveau IN ('commune', 'epci', 'departement')
+            GROUP BY ALL
+        """
+    else:
+        sql = """
+            SELECT niveau, annee, code_territoire, categorie AS dim, n_incidents::DOUBLE AS v
+            FROM indicateurs_incidents_annee WHERE niveau IN ('commune', 'epci', 'departement')
+        """
+    rows = con.execute(sql).fetchall()
+    dims: dict[int, dict[str, int]] = {}
+    for _, annee, _, dim, _ in rows:
+        dims.setdefault(annee, {}).setdefault(dim, 0)
+    for annee in dims:
+        dims[annee] = {d: k for k, d in enumerate(sorted(dims[annee]))}
+    vectors: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+    for niveau, annee, code, dim, value in rows:
+        level = vectors.setdefault((niveau, annee), {})
+        if code not in level:
+            level[code] = np.zeros(len(dims[annee]))
+        level[code][dims[annee][dim]] = value or 0
+    for annee in dims:
+        communes = vectors.get(("commune", annee), {})
+        parents: list[dict[str, str]] = []
+        for niveau in ("epci", "departement"):
+            try:
+                parents.append(infer_parents(communes, vectors.get((niveau, annee), {})))
+            except RuntimeError as error:
+                log.warning("%s %s: %s; no cross-level protection", niveau, annee, error)
+                parents.append({})
+        hierarchy[annee] = {c: (parents[0].get(c), parents[1].get(c)) for c in communes}
+    return hierarchy
 
 
 def _frame(
@@ -706,11 +967,13 @@ def readme(
         f"- attributions : de 1 à {SEUIL_ATTRIBUTIONS - 1} (seuil {SEUIL_ATTRIBUTIONS}), "
         "revenus d'origine fiscale.",
         "",
-        "Un effectif nul (0) n'est pas masqué. Un taux, un manque ou un indicateur de "
-        "conformité calculé à partir d'un effectif masqué est masqué avec lui. Pour qu'une "
-        "cellule masquée ne puisse pas être retrouvée par différence avec un total publié "
-        "(ligne `total`, ou `n_attributions` = hors QPV + en QPV), d'autres cellules peuvent "
-        "être masquées (secret secondaire) : leur drapeau vaut aussi `true`. Dans la table de "
+        "Un effectif nul (0) n'est pas masqué. Un taux, un manque ou un "
+        "indicateur de conformité calculé à partir d'un effectif masqué est masqué avec lui. "
+        "Pour qu'une cellule masquée ne puisse pas être retrouvée par différence avec un total "
+        "publié (ligne `total`, `n_attributions` = hors QPV + en QPV, ou un EPCI ou un "
+        "département comme somme de ses communes), d'autres cellules peuvent être masquées "
+        "(secret secondaire) : leur drapeau vaut aussi `true`. "
+        "Dans la table de "
         "mixité, chaque effectif a son drapeau `secret_<effectif>` ; `secret` vaut `true` dès "
         "qu'un effectif de la ligne est masqué. Dans `datapackage.json`, la propriété `secret` "
         "d'un champ nomme le drapeau qui le vide, et celle d'une ressource donne le seuil.",
@@ -751,15 +1014,36 @@ def _publication(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     return dict(zip(names, row, strict=True))
 
 
-def write_open_data(publication: Path, target: Path) -> list[str]:
-    """Build every open table from a publication file; write into `target` its Parquet and
-    French CSV files, `datapackage.json` and `README.md`."""
-    specs = table_specs()
-    descriptions = published_descriptions()
-    target.mkdir(parents=True, exist_ok=True)
+def open_tables(
+    publication: Path, hierarchy: Hierarchy | None = None, *, linked: bool = True
+) -> tuple[list[OpenTable], dict[str, object]]:
+    """Every open table of a publication file, protected (across tables unless `linked` is
+    false: the protection within each table only), and the publication's row."""
     with duckdb.connect(str(publication), read_only=True) as con:
         tables = [*incidents_tables(con), events_table(con), mixite_table(con)]
         info = _publication(con)
+        if linked and hierarchy is None:
+            hierarchy = publication_hierarchy(con)
+            if hierarchy is None:
+                log.warning(
+                    "no territoires_communes in the publication: tables protected one by one"
+                )
+        if linked and hierarchy is not None:
+            tables, _ = protect_linked(tables, hierarchy)
+    return [masked(t) for t in tables], info
+
+
+def write_open_data(
+    publication: Path, target: Path, hierarchy: Hierarchy | None = None
+) -> list[str]:
+    """Build every open table from a publication file; write into `target` its Parquet and
+    French CSV files, `datapackage.json` and `README.md`. `hierarchy` (commune -> EPCI and
+    département per year) defaults to the publication's (`publication_hierarchy`); without
+    one, the protection across levels is not applied (a warning says so)."""
+    specs = table_specs()
+    descriptions = published_descriptions()
+    target.mkdir(parents=True, exist_ok=True)
+    tables, info = open_tables(publication, hierarchy)
     tables = [OpenTable(t.name, typed(t.frame, specs[t.name])) for t in tables]
     for table in tables:
         table.frame.write_parquet(target / f"{table.name}.parquet")

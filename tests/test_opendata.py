@@ -12,8 +12,11 @@ import duckdb
 import frictionless
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from pipelines import opendata
+from pipelines import disclosure, opendata
+from pipelines.disclosure import Hierarchy, LinkedTable, intervals, is_exposed
 from pipelines.opendata import (
     MIXITE_COUNTS,
     SEUIL_ATTRIBUTIONS,
@@ -330,3 +333,190 @@ def test_a_column_without_description_fails() -> None:
         opendata.describe(column, SEUIL_INCIDENTS, missing)
     with pytest.raises(ValueError, match="no description"):
         opendata.describe(opendata.Column("x", "X", "texte"), SEUIL_INCIDENTS, descriptions)
+
+
+# --- across tables: the linked-table attacker (docs/open-data.md, contract section 5) ------
+
+
+def attack(folder: Path, truth: list[opendata.OpenTable], hierarchy: Hierarchy) -> list[tuple]:
+    """Every masked cell of the open folder whose value the attacker pins down.
+
+    The attacker knows the hierarchy, every published cell of every open table (read from the
+    files) and every relation between them, and that a masked cell is at least 1 (the
+    contract's attacker). `truth` gives the LP's bookkeeping; published cells must equal it."""
+    published = {t.name: pl.read_parquet(folder / f"{t.name}.parquet") for t in truth}
+    flagged = []
+    for table in truth:
+        keys, counts = opendata._LINKED[table.name]
+        files = published[table.name]
+        assert files.select(keys).equals(table.frame.select(keys)), table.name
+        frame = table.frame
+        for count in counts:
+            hidden = files.get_column(count).is_null() & table.frame.get_column(count).is_not_null()
+            shown = files.get_column(count).drop_nulls()
+            assert shown.equals(table.frame.get_column(count).filter(~hidden)), table.name
+            frame = frame.with_columns(hidden.alias(opendata._flag(table.name, count)))
+        flagged.append(opendata.OpenTable(table.name, frame))
+    return exposed_cells(opendata.linked_table(flagged, hierarchy))
+
+
+def exposed_cells(linked: LinkedTable, strong: bool = False) -> list[tuple]:
+    """Masked cells pinned by the contract's attacker (every published cell and relation) or,
+    with `strong`, by one that also knows which masked cells are primary."""
+    return [
+        (linked.cells[i].key, low, high)
+        for i, (low, high) in intervals(linked, strong).items()
+        if is_exposed(low, high)
+    ]
+
+
+def incidents_frame(rows: list[tuple[str, int, str, int]], secret: bool = False) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(c, y, k, n, None if n == 0 else float(n), secret) for c, y, k, n in rows],
+        schema=[
+            "code_territoire",
+            "annee",
+            "categorie",
+            "n_incidents",
+            "taux_annualise_pour_1000_logements",
+            "secret",
+        ],
+        orient="row",
+    )
+
+
+def test_the_attacker_finds_a_recoverable_cell() -> None:
+    """A test of the test: commune A's 3 is masked, its EPCI's 23 and commune B's 20 are
+    published; every table is safe on its own, the attacker still gets 3."""
+    communes = incidents_frame([("A", 2024, "vol", 3), ("B", 2024, "vol", 20)])
+    communes = communes.with_columns(pl.col("n_incidents").is_between(1, 4).alias("secret"))
+    epci = incidents_frame([("E", 2024, "vol", 23)])
+    tables = [
+        opendata.OpenTable("incidents_commune_annee", communes),
+        opendata.OpenTable("incidents_epci_annee", epci),
+    ]
+    hierarchy: Hierarchy = {2024: {"A": ("E", None), "B": ("E", None)}}
+    found = exposed_cells(opendata.linked_table(tables, hierarchy))
+    assert [(key, round(low), round(high)) for key, low, high in found] == [
+        (("incidents_commune_annee", "A", 2024, "vol", "n_incidents"), 3, 3)
+    ]
+    # Two values left (3 or 4 when A + C = 7 with both masked and under 5): not exposed.
+    assert not is_exposed(3.0, 4.0) and is_exposed(3.0, 3.9) and is_exposed(2.5, 3.5)
+    protected, linked = opendata.protect_linked(tables, hierarchy)
+    assert exposed_cells(linked) == []
+    assert protected[0].frame.get_column("secret").all()  # B is masked too...
+    assert not protected[1].frame.get_column("secret").any()  # ... rather than the EPCI
+
+
+def write_straddling_publication(path: Path) -> Hierarchy:
+    """Three communes, one EPCI straddling départements 06 and 83: each table is safe on its
+    own, but commune 06001's 2 is the EPCI's 14 minus the other communes' 6 and 6."""
+    write_publication(path)
+    rows = []
+    counts = {"06001": (2, 30), "06002": (6, 0), "83001": (6, 7)}  # (vol, bruit)
+    for code, (vol, bruit) in counts.items():
+        rows += [(code, "vol", vol), (code, "bruit", bruit), (code, TOTAL, vol + bruit)]
+    epci = [
+        ("200000001", k, sum(v[i] for v in counts.values())) for i, k in enumerate(["vol", "bruit"])
+    ]
+    epci.append(("200000001", TOTAL, sum(n for _, _, n in epci)))
+    deps = {"06": ["06001", "06002"], "83": ["83001"]}
+    values = []
+    for niveau, level in [("commune", rows), ("epci", epci)]:
+        values += [(niveau, c, k, n) for c, k, n in level]
+    for dep, members in deps.items():
+        for i, k in enumerate(["vol", "bruit"]):
+            values.append(("departement", dep, k, sum(counts[m][i] for m in members)))
+        values.append(("departement", dep, TOTAL, sum(sum(counts[m]) for m in members)))
+    with duckdb.connect(str(path)) as con:
+        con.execute("DELETE FROM indicateurs_incidents_annee")
+        con.executemany(
+            "INSERT INTO indicateurs_incidents_annee VALUES (?, ?, 2024, ?, ?, 1.5)", values
+        )
+    return {2024: {c: ("200000001", c[:2]) for c in counts}}
+
+
+def test_linked_protection_on_a_straddling_epci(tmp_path: Path) -> None:
+    hierarchy = write_straddling_publication(tmp_path / "publication.duckdb")
+    # Today's protection within each table leaks across tables...
+    with duckdb.connect(str(tmp_path / "publication.duckdb"), read_only=True) as con:
+        raw = [
+            *opendata.incidents_tables(con),
+            opendata.events_table(con),
+            opendata.mixite_table(con),
+        ]
+    old = opendata.linked_table(raw, hierarchy)
+    assert any(key[1] == "06001" for key, _, _ in exposed_cells(old))
+    # ... the protection across tables does not, read back from the files.
+    write_open_data(tmp_path / "publication.duckdb", tmp_path / "open", hierarchy)
+    assert attack(tmp_path / "open", raw, hierarchy) == []
+    check_open_directory(tmp_path / "open")
+    # The hierarchy the publication's counts imply is the one given here (unique here).
+    with duckdb.connect(str(tmp_path / "publication.duckdb"), read_only=True) as con:
+        assert opendata.publication_hierarchy(con) is None
+        assert opendata.infer_hierarchy(con) == hierarchy
+
+
+CATEGORIES = ["vol", "bruit", "degradation"]
+
+
+@st.composite
+def hierarchies(draw: st.DrawFn) -> tuple[list[opendata.OpenTable], Hierarchy]:
+    """Random communes in random EPCIs (which may straddle départements), small counts."""
+    n = draw(st.integers(2, 10))
+    epcis = draw(st.lists(st.sampled_from(["E1", "E2", "E3", None]), min_size=n, max_size=n))
+    deps = draw(st.lists(st.sampled_from(["D1", "D2"]), min_size=n, max_size=n))
+    values = draw(
+        st.lists(
+            st.lists(st.sampled_from([0, 0, 1, 2, 3, 4, 5, 6, 9, 20]), min_size=3, max_size=3),
+            min_size=n,
+            max_size=n,
+        )
+    )
+    communes = [f"C{i}" for i in range(n)]
+    hierarchy: Hierarchy = {
+        2024: {c: (e, d) for c, e, d in zip(communes, epcis, deps, strict=True)}
+    }
+
+    def level(parent: dict[str, str | None]) -> list[tuple[str, int, str, int]]:
+        rows = []
+        for code in sorted({p for p in parent.values() if p is not None}):
+            sums = [
+                sum(v[k] for c, v in zip(communes, values, strict=True) if parent[c] == code)
+                for k in range(3)
+            ]
+            rows += [(code, 2024, k, s) for k, s in zip(CATEGORIES, sums, strict=True)]
+            rows.append((code, 2024, TOTAL, sum(sums)))
+        return rows
+
+    tables = []
+    for name, parent in [
+        ("commune", {c: c for c in communes}),
+        ("epci", dict(zip(communes, epcis, strict=True))),
+        ("departement", dict(zip(communes, deps, strict=True))),
+    ]:
+        frame = incidents_frame(level(parent))
+        frame = suppress_long(
+            frame.drop("secret"),
+            ["code_territoire", "annee"],
+            "categorie",
+            "n_incidents",
+            SEUIL_INCIDENTS,
+        )
+        tables.append(opendata.OpenTable(f"incidents_{name}_annee", frame))
+    return tables, hierarchy
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hierarchies())
+def test_random_hierarchies_leak_nothing(case: tuple[list[opendata.OpenTable], Hierarchy]) -> None:
+    tables, hierarchy = case
+    protected, linked = opendata.protect_linked(tables, hierarchy)
+    assert linked.dropped == 0
+    assert exposed_cells(linked) == []
+    assert disclosure.protect(linked) == []  # a second pass finds nothing left to do
+    for table in protected:  # no small count published, nothing unmasked
+        published = opendata.masked(table).frame
+        assert_no_small_counts(published, "n_incidents", SEUIL_INCIDENTS)
+        before = {t.name: t for t in tables}[table.name].frame.get_column("secret")
+        assert (before & ~table.frame.get_column("secret")).sum() == 0

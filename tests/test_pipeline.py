@@ -414,6 +414,25 @@ def test_open_data_is_confidential(published_home: Home) -> None:
     check_open_directory(published_home.published / "open" / publication_id)
 
 
+def test_the_linked_attacker_recovers_nothing(published_home: Home) -> None:
+    """Contract section 5 on a real publication: the attacker reads every open file, knows
+    the hierarchy the publication carries, and pins no masked cell; with the protection
+    within each table only (the tables before `protect_linked`), it does, which proves that
+    the hierarchy links something here."""
+    from pipelines import opendata
+    from tests.test_opendata import attack, exposed_cells
+
+    publication = published_home.current_publication
+    with duckdb.connect(str(publication), read_only=True) as con:
+        hierarchy = opendata.publication_hierarchy(con)
+        truth = [*opendata.incidents_tables(con), opendata.events_table(con)]
+        truth.append(opendata.mixite_table(con))
+    assert hierarchy, "the publication carries territoires_communes"
+    assert exposed_cells(opendata.linked_table(truth, hierarchy)) != []
+    folder = published_home.published / "open" / _publication_id(publication)
+    assert attack(folder, truth, hierarchy) == []
+
+
 def test_docs_describe_the_publication(published_home: Home) -> None:
     """docs/ names every published table and column of a real publication, and no other."""
     from tests.test_docs import check_docs_match_publication, check_open_data_docs_match

@@ -1,0 +1,419 @@
+"""Linked-table disclosure control: the attacker's linear bounds, and secondary suppression
+across every open table of a publication (docs/open-data.md, contract section 5).
+
+The open tables are modelled as cells (a count, its true value, its threshold, whether it is
+masked) tied by the linear relations an attacker knows: a total is the sum of its parts (the
+`total` category, an EPCI or a département as the sum of its communes, `n_attributions` =
+outside + inside QPV) and a part is at most its whole. For each masked cell, the attacker's
+interval is its minimum and maximum by linear programming (HiGHS) over every relation and
+the bounds a masked cell is known to lie in.
+
+The attacker is the contract's: it knows the hierarchy, every published cell and every
+relation, and that a masked cell is at least 1 (a 0 is never masked) but not which masked
+cells are primary. A masked cell is exposed when its interval, rounded inward to integers,
+holds fewer than two values. A stronger attacker (`strong=True`: it also knows that a
+primary cell lies in 1..seuil-1) is kept for measuring what is left to a reader who guesses
+more. Repair (`protect`) masks published cells linked to the exposed cells and audits again
+the cells whose interval can have changed, until none is exposed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import csr_matrix
+
+EPS = 1e-6
+
+
+@dataclass
+class Cell:
+    key: Hashable
+    value: int
+    seuil: int
+    masked: bool
+    primary: bool = False
+
+    def bounds(self, strong: bool = False) -> tuple[float, float | None]:
+        """What the attacker knows of a masked cell before any relation: the strong one knows
+        which masked cells are primary, the contract's one (`strong=False`) does not."""
+        if self.primary and strong:
+            return 1.0, float(self.seuil - 1)
+        return 1.0, None  # a 0 is never masked
+
+
+@dataclass(frozen=True)
+class Relation:
+    """sum(coef * cell) == 0 (`equal`) or <= 0."""
+
+    terms: tuple[tuple[int, int], ...]
+    equal: bool = True
+
+
+@dataclass
+class LinkedTable:
+    cells: list[Cell] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    index: dict[Hashable, int] = field(default_factory=dict)
+    dropped: int = 0  # relations that do not hold on the true values (hierarchy mismatch)
+
+    def add(self, key: Hashable, value: int, seuil: int, masked: bool) -> int:
+        self.index[key] = len(self.cells)
+        self.cells.append(Cell(key, value, seuil, masked, masked and 1 <= value < seuil))
+        return self.index[key]
+
+    def total(self, whole: Hashable, parts: Iterable[Hashable]) -> None:
+        """whole = sum(parts); parts that are not cells count as 0."""
+        if whole not in self.index:
+            return
+        terms = [(self.index[whole], -1)] + [(self.index[p], 1) for p in parts if p in self.index]
+        self._relation(Relation(tuple(terms), equal=True))
+
+    def at_most(self, part: Hashable, whole: Hashable) -> None:
+        if part in self.index and whole in self.index:
+            self._relation(Relation(((self.index[part], 1), (self.index[whole], -1)), False))
+
+    def _relation(self, relation: Relation) -> None:
+        lhs = sum(c * self.cells[i].value for i, c in relation.terms)
+        if (lhs != 0) if relation.equal else (lhs > 0):
+            self.dropped += 1
+            return
+        self.relations.append(relation)
+
+
+def _components(table: LinkedTable) -> list[tuple[list[int], list[Relation]]]:
+    """Masked cells grouped by the relations linking them, with those relations."""
+    parent = {i: i for i, c in enumerate(table.cells) if c.masked}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    involved = []
+    for relation in table.relations:
+        masked = [i for i, _ in relation.terms if i in parent]
+        if not masked:
+            continue
+        involved.append((masked[0], relation))
+        for other in masked[1:]:
+            parent[find(other)] = find(masked[0])
+    groups: dict[int, tuple[list[int], list[Relation]]] = {}
+    for i in parent:
+        groups.setdefault(find(i), ([], []))[0].append(i)
+    for first, relation in involved:
+        groups[find(first)][1].append(relation)
+    return list(groups.values())
+
+
+def _lp(
+    table: LinkedTable, cells: list[int], relations: list[Relation]
+) -> tuple[dict[int, int], dict[str, object]]:
+    """The attacker's linear program of one component: its masked cells are the variables,
+    the published cells of its relations constants."""
+    position = {i: k for k, i in enumerate(cells)}
+    rows: dict[bool, tuple[list[int], list[int], list[float], list[float]]] = {
+        True: ([], [], [], []),
+        False: ([], [], [], []),
+    }
+    for relation in relations:
+        r, c, v, rhs = rows[relation.equal]
+        constant = 0
+        for i, coef in relation.terms:
+            if i in position:
+                r.append(len(rhs))
+                c.append(position[i])
+                v.append(coef)
+            else:
+                constant += coef * table.cells[i].value
+        rhs.append(-constant)
+    problem: dict[str, object] = {}
+    for equal, suffix in ((True, "eq"), (False, "ub")):
+        r, c, v, rhs = rows[equal]
+        if rhs:
+            problem[f"A_{suffix}"] = csr_matrix((v, (r, c)), shape=(len(rhs), len(cells)))
+            problem[f"b_{suffix}"] = np.array(rhs)
+    return position, problem
+
+
+def _solve(
+    table: LinkedTable,
+    objective: np.ndarray,
+    problem: dict[str, object],
+    bounds: list[tuple[float, float | None]],
+) -> np.ndarray | None:
+    """The optimum's point, or None when the objective is unbounded."""
+    result = linprog(objective, bounds=bounds, method="highs", **problem)
+    if result.status == 3:
+        return None
+    if result.status != 0:
+        raise RuntimeError(f"disclosure audit: LP failed: {result.message}")
+    return np.asarray(result.x)
+
+
+def _component_intervals(
+    table: LinkedTable, cells: list[int], relations: list[Relation], strong: bool = False
+) -> dict[int, tuple[float, float]]:
+    bounds = [table.cells[i].bounds(strong) for i in cells]
+    if not relations:
+        return {
+            i: (lo, math.inf if hi is None else hi)
+            for i, (lo, hi) in zip(cells, bounds, strict=True)
+        }
+    _, problem = _lp(table, cells, relations)
+    out = {}
+    for k, i in enumerate(cells):
+        ends = []
+        for sign in (1.0, -1.0):
+            objective = np.zeros(len(cells))
+            objective[k] = sign
+            x = _solve(table, objective, problem, bounds)
+            ends.append(math.inf if x is None else float(x[k]))
+        out[i] = (ends[0], ends[1])
+    return out
+
+
+def intervals(table: LinkedTable, strong: bool = False) -> dict[int, tuple[float, float]]:
+    """The attacker's [min, max] of every masked cell, from every relation (two LPs per
+    masked cell: the full report; `exposed` and `protect` only decide exposure, faster)."""
+    out: dict[int, tuple[float, float]] = {}
+    for cells, relations in _components(table):
+        out |= _component_intervals(table, cells, relations, strong)
+    return out
+
+
+def is_exposed(low: float, high: float) -> bool:
+    """Fewer than two integer values left in [low, high]."""
+    if math.isinf(high):
+        return False
+    return math.floor(high + EPS) - math.ceil(low - EPS) < 1
+
+
+def _audit(
+    table: LinkedTable,
+    cells: list[int],
+    relations: list[Relation],
+    check: set[int],
+    strong: bool = False,
+) -> set[int]:
+    """Which cells of `check` (masked cells of the component `cells`) are exposed.
+
+    The true values are feasible, so a cell is safe exactly when a feasible point moves it by
+    at least 1 up or down. Without LP: a cell alone masked in an equation is exposed. Then a
+    few LPs certify many cells at once: maximise (minimise) the sum of the unsettled cells,
+    each capped at its value + 1 (- 1), and every cell that reaches its cap is safe (the
+    point is feasible for the attacker's program too). The cells left get their exact min
+    and max, one LP each."""
+    masked = set(cells)
+    found = set()
+    for relation in relations:
+        if relation.equal:
+            alone = [i for i, _ in relation.terms if i in masked]
+            if len(alone) == 1 and alone[0] in check:
+                found.add(alone[0])
+    todo = check - found
+    if not todo:
+        return found
+    position, problem = _lp(table, cells, relations)
+    bounds = [table.cells[i].bounds(strong) for i in cells]
+    value = {i: table.cells[i].value for i in cells}
+    for sign in (1.0, -1.0):
+        while todo:
+            capped = list(bounds)
+            objective = np.zeros(len(cells))
+            for i in cells:
+                lo, hi = bounds[position[i]]
+                if sign > 0:
+                    capped[position[i]] = (
+                        lo,
+                        value[i] + 1.0 if hi is None else min(hi, value[i] + 1.0),
+                    )
+                else:
+                    capped[position[i]] = (max(lo, value[i] - 1.0), hi)
+            for i in todo:
+                objective[position[i]] = -sign
+            x = _solve(table, objective, problem, capped)
+            if x is None:  # cannot be: every variable is bounded in the direction optimised
+                break
+            moved = {i for i in todo if sign * (x[position[i]] - value[i]) >= 1 - EPS}
+            if not moved:
+                break
+            todo -= moved
+    for i in todo:
+        k = position[i]
+        ends = []
+        for sign in (-1.0, 1.0):  # the max (first), then the min
+            objective = np.zeros(len(cells))
+            objective[k] = sign
+            x = _solve(table, objective, problem, bounds)
+            ends.append(math.inf if x is None else float(x[k]))
+            if sign < 0 and ends[0] >= value[i] + 1 - EPS:
+                break
+        if len(ends) == 2 and is_exposed(ends[1], ends[0]):
+            found.add(i)
+    return found
+
+
+def exposed(table: LinkedTable) -> list[int]:
+    """The masked cells whose interval holds fewer than two integers."""
+    out: set[int] = set()
+    for cells, relations in _components(table):
+        out |= _audit(table, cells, relations, set(cells))
+    return sorted(out)
+
+
+def _by_cell(table: LinkedTable) -> dict[int, list[Relation]]:
+    by_cell: dict[int, list[Relation]] = {}
+    for relation in table.relations:
+        for i, _ in relation.terms:
+            by_cell.setdefault(i, []).append(relation)
+    return by_cell
+
+
+def _cascade(table: LinkedTable, j: int, by_cell: dict[int, list[Relation]]) -> int:
+    """How many equations would hold `j` as their only masked cell once it is masked: each
+    would expose it at once and call for one more suppression."""
+    return sum(
+        1
+        for relation in by_cell.get(j, [])
+        if relation.equal and not any(table.cells[i].masked for i, _ in relation.terms if i != j)
+    )
+
+
+def _level(key: Hashable) -> int:
+    """0 for a commune cell (or any table without levels), 1 for an EPCI, 2 for a département:
+    the repair masks the lowest level it can, to keep the aggregates readers use most."""
+    name = str(key[0]) if isinstance(key, tuple) else ""
+    return 2 if "departement" in name else 1 if "epci" in name else 0
+
+
+def _candidate(table: LinkedTable, cell: int, by_cell: dict[int, list[Relation]]) -> int | None:
+    """The published non-zero cell whose masking costs least: of a relation of `cell`, else
+    of a relation of the masked cells met on the way (breadth first). Least cost: the lowest
+    territorial level (keep the aggregates), then the fewest equations it would be alone in
+    (each calls for another suppression), then the largest value (the widest interval for
+    one cell masked). Measured on `small` against the other orders (docs/open-data.md)."""
+    frontier, seen = {cell}, {cell}
+    while frontier:
+        published, masked = set(), set()
+        for i in frontier:
+            for relation in by_cell.get(i, []):
+                for j, _ in relation.terms:
+                    c = table.cells[j]
+                    if not c.masked and c.value > 0:
+                        published.add(j)
+                    elif c.masked and j not in seen:
+                        masked.add(j)
+        if published:
+            return min(
+                published,
+                key=lambda j: (
+                    _level(table.cells[j].key),
+                    _cascade(table, j, by_cell),
+                    -table.cells[j].value,
+                    j,
+                ),
+            )
+        seen |= masked
+        frontier = masked
+    return None
+
+
+def protect(table: LinkedTable, max_rounds: int = 200) -> list[Hashable]:
+    """Secondary suppression until no masked cell is exposed to the contract's attacker;
+    returns the cells it masked.
+
+    Each round masks one cell per exposed cell (none for an exposed cell whose relations this
+    round already touched: one new mask often frees several), then audits only the cells
+    whose interval can have changed (masking a published cell only widens the attacker's
+    feasible set: a safe cell stays safe): the cells still exposed and the new ones. A 0 is
+    never masked (readers are told so: a masked cell is at least 1). The audit's attacker is
+    the contract's: it does not know which masked cells are primary; the stronger one (which
+    does) masked half again as many cells on `small` (docs/open-data.md)."""
+    by_cell = _by_cell(table)
+    check = {i for i, c in enumerate(table.cells) if c.masked}
+    added: list[int] = []
+    for _ in range(max_rounds):
+        found: set[int] = set()
+        for cells, relations in _components(table):
+            inside = check.intersection(cells)
+            if inside:
+                found |= _audit(table, cells, relations, inside, strong=False)
+        if not found:
+            return [table.cells[i].key for i in added]
+        newly: set[int] = set()
+        stuck: set[int] = set()
+        for cell in sorted(found):
+            if any(j in newly for r in by_cell.get(cell, []) for j, _ in r.terms):
+                continue
+            chosen = _candidate(table, cell, by_cell)
+            if chosen is None:
+                stuck.add(cell)
+                continue
+            table.cells[chosen].masked = True
+            newly.add(chosen)
+        if not newly:
+            raise RuntimeError(
+                "secondary suppression cannot protect "
+                + ", ".join(str(table.cells[i].key) for i in sorted(stuck))
+                + ": every non-zero cell linked to it is masked"
+            )
+        added.extend(sorted(newly))
+        check = found | newly
+    raise RuntimeError(
+        f"secondary suppression did not converge in {max_rounds} rounds: "
+        f"{len(found)} cells still exposed, e.g. {table.cells[min(found)].key}"
+    )
+
+
+# --- the territorial hierarchy ------------------------------------------------------------
+
+# year -> commune code -> (EPCI code, département code), either may be None.
+Hierarchy = dict[int, dict[str, tuple[str | None, str | None]]]
+
+
+def infer_parents(
+    children: dict[str, np.ndarray], parents: dict[str, np.ndarray]
+) -> dict[str, str]:
+    """Which parent each child belongs to, when every parent's vector is the sum of its
+    children's (each child in at most one parent): a 0/1 program (HiGHS), on the pairs where
+    the child's vector is within the parent's."""
+    from scipy.optimize import LinearConstraint, milp
+
+    names, pnames = list(children), list(parents)
+    pairs = [
+        (c, p)
+        for c, cv in enumerate(children.values())
+        for p, pv in enumerate(parents.values())
+        if np.all(cv <= pv)
+    ]
+    if not pairs or not pnames:
+        return {}
+    dims = len(next(iter(parents.values())))
+    r, col, v = [], [], []
+    for k, (c, p) in enumerate(pairs):
+        vector = children[names[c]]
+        for j in np.nonzero(vector)[0]:
+            r.append(p * dims + int(j))
+            col.append(k)
+            v.append(float(vector[j]))
+    a_sum = csr_matrix((v, (r, col)), shape=(len(pnames) * dims, len(pairs)))
+    target = np.concatenate([parents[p] for p in pnames]).astype(float)
+    one = csr_matrix(
+        (np.ones(len(pairs)), ([c for c, _ in pairs], range(len(pairs)))),
+        shape=(len(names), len(pairs)),
+    )
+    result = milp(
+        np.zeros(len(pairs)),
+        constraints=[LinearConstraint(a_sum, target, target), LinearConstraint(one, 0, 1)],
+        integrality=np.ones(len(pairs)),
+        bounds=(0, 1),
+    )
+    if result.status != 0:
+        raise RuntimeError(f"cannot infer the territorial hierarchy: {result.message}")
+    return {names[c]: pnames[p] for k, (c, p) in enumerate(pairs) if result.x[k] > 0.5}
