@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines import alerts
 from pipelines.audit import CheckOutcome, outcomes_of_run
 from pipelines.ingest.ledger import Status, ledger_summary, waiting_blocked
 from pipelines.ingest.loader import scan_inbox
@@ -288,12 +289,15 @@ def refresh(home: Home, announce: Callable[[RefreshRun], None] | None = None) ->
     A step that failed for a reason other than a gate makes the refresh fail; otherwise it
     published, or a blocking check stopped it (the expected outcome of a gate doing its job);
     neither published nor blocked with no failed step is a failure only the log explains.
+    A failure, a block and a newly held delivery raise alerts (pipelines.alerts).
     """
     run = run_refresh(home, announce)
     outcome = _classify(home, run)
     tmp = home.last_refresh.with_suffix(".tmp")
     tmp.write_text(json.dumps(outcome.as_record(), indent=2, default=str))
     tmp.replace(home.last_refresh)
+    with output_to(run.log):  # the alerts' log lines go with the run's
+        alerts.emit(home, alerts.alerts_of(outcome, alerts.held_alerted(home)))
     return outcome
 
 

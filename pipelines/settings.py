@@ -60,6 +60,12 @@ DUCKDB_MEMORY = Setting(
 KEEP_DATA_DOCS = Setting(
     "TRANQUILLITY_KEEP_DATA_DOCS", "20", "runs whose Great Expectations Data Docs are kept"
 )
+ALERT_URL = Setting(
+    "TRANQUILLITY_ALERT_URL",
+    None,
+    "URL each alert is POSTed to as JSON (default: none; alerts are still logged and "
+    "written to $TRANQUILLITY_HOME/alerts.jsonl)",
+)
 SETTINGS: tuple[Setting, ...] = (
     HOME_SETTING,
     PSEUDO_KEY,
@@ -67,6 +73,7 @@ SETTINGS: tuple[Setting, ...] = (
     KEEP_PUBLICATIONS,
     DUCKDB_MEMORY,
     KEEP_DATA_DOCS,
+    ALERT_URL,
 )
 
 _DAGSTER_YAML = """\
@@ -123,6 +130,11 @@ class Home:
     @property
     def last_refresh(self) -> Path:
         return self.state / "last_refresh.json"
+
+    @property
+    def alerts(self) -> Path:
+        """Every alert raised, one JSON object a line (pipelines.alerts)."""
+        return self.root / "alerts.jsonl"
 
     @property
     def secrets(self) -> Path:

@@ -5,7 +5,7 @@ converted at the boundary, column-limited, and large tables are validated in has
 (`partition_by`) to bound memory while keeping uniqueness exact. One ephemeral GX context is
 kept per Dagster run (`QualityRun`, owned by the run's `QualityResource`), so the Data Docs
 written under `<home>/data_docs/<run_id>/` at the end of the run show every validation of the
-run on one index page.
+run on one index page, made readable offline (pipelines.quality.offline_docs).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from pipelines.audit import CheckOutcome
+from pipelines.quality.offline_docs import make_offline
 from pipelines.quality.suites import Dataset, Expectation, Suite, gx_class_name
 
 EXAMPLES = 5
@@ -194,6 +195,12 @@ class QualityRun:
             return None
         started = time.perf_counter()
         self._gx().build_data_docs(site_names=["run"])
+        dropped = make_offline(self.docs_dir)
+        if dropped:
+            logging.getLogger(__name__).warning(
+                "Data Docs: no local copy of %s (dropped; vendor it in pipelines/quality/static)",
+                ", ".join(dropped),
+            )
         self.seconds["data_docs"] = self.seconds.get("data_docs", 0.0) + (
             time.perf_counter() - started
         )
