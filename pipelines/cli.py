@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipelines.settings import DAGSTER_HOME, FAMILIES, HOME_SETTING, SETTINGS, Home
+from pipelines.settings import DAGSTER_HOME, FAMILIES, GATE, HOME_SETTING, SETTINGS, Home
 
 if TYPE_CHECKING:
     from pipelines.refresh import DeliveryNews
@@ -411,7 +411,7 @@ def _print_ledger(summary: list[dict[str, Any]]) -> None:
         "superseded",
         "duplicates",
         "rejected",
-        "blocked",
+        "held",
         "rows_read",
         "rows_loaded",
         "rows_quarantined",
@@ -442,8 +442,13 @@ def _print_news(news: DeliveryNews) -> None:
     for fichier, motif in news.rejected:
         click.echo(f"rejected: {fichier}: {motif}")
     _print_ignored(news.ignored)
+    effect = (
+        "blocks the publication (TRANQUILLITY_GATE=strict)"
+        if GATE.value() == "strict"
+        else "the publication goes ahead with its key's last accepted delivery"
+    )
     for fichier, motif in news.blocked:
-        click.echo(f"BLOCKED delivery (not loaded, blocks publication): {fichier}: {motif}")
+        click.echo(f"HELD delivery (not loaded; {effect}): {fichier}: {motif}")
     _echo_some(
         [f"note: {fichier}: {remark}" for fichier, remark in news.remarks],
         "more notes: tranquillity sql --warehouse "

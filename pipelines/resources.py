@@ -10,7 +10,8 @@ resources, as dagster-university's `resources.py` does.
   dagster-duckdb's `DuckDBResource`, which waits for another process's write lock), its
   memory cap, the pseudonymisation key and how many publications are kept.
 - `QualityResource`: Great Expectations for the run. It owns one GX context from the first
-  validation to the end of the run and renders the run's Data Docs once, when the run ends.
+  validation to the end of the run and renders the run's Data Docs once, when the run ends;
+  it also says whether a held delivery blocks the publication (the gate mode).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from pipelines.ingest.pseudonymise import load_key
 from pipelines.quality.runner import QualityRun
 from pipelines.settings import (
     DUCKDB_MEMORY,
+    GATE,
+    GATE_MODES,
     HOME_SETTING,
     KEEP_DATA_DOCS,
     KEEP_PUBLICATIONS,
@@ -103,7 +106,20 @@ class QualityResource(dg.ConfigurableResource):
         default=int(KEEP_DATA_DOCS.default or 20),
         description=f"{KEEP_DATA_DOCS.variable}: {KEEP_DATA_DOCS.describe()}",
     )
+    gate: str = Field(
+        default=GATE.default or GATE_MODES[0],
+        description=f"{GATE.variable}: {GATE.describe()}",
+    )
     _run: QualityRun | None = PrivateAttr(default=None)
+
+    @property
+    def strict(self) -> bool:
+        """Whether a held delivery blocks the publication (`TRANQUILLITY_GATE=strict`)."""
+        if self.gate not in GATE_MODES:
+            raise ValueError(
+                f"{GATE.variable}={self.gate!r}: expected one of {', '.join(GATE_MODES)}"
+            )
+        return self.gate == "strict"
 
     def docs_index(self, run_id: str) -> Path:
         """Where the run's Data Docs will be (rendered when the run ends)."""
@@ -145,6 +161,8 @@ def run_resources() -> dict[str, Any]:
     return {
         "warehouse": warehouse,
         "quality": QualityResource(
-            warehouse=warehouse, keep_data_docs=from_environment_int(KEEP_DATA_DOCS)
+            warehouse=warehouse,
+            keep_data_docs=from_environment_int(KEEP_DATA_DOCS),
+            gate=from_environment(GATE),
         ),
     }

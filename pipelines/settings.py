@@ -60,6 +60,15 @@ DUCKDB_MEMORY = Setting(
 KEEP_DATA_DOCS = Setting(
     "TRANQUILLITY_KEEP_DATA_DOCS", "20", "runs whose Great Expectations Data Docs are kept"
 )
+GATE = Setting(
+    "TRANQUILLITY_GATE",
+    "hold",
+    "what a delivery failing its family's suite does to the publication: hold (it is held and "
+    "the publication goes ahead with its key's last accepted delivery) or strict (any held "
+    "delivery blocks the publication until it is replaced)",
+)
+# The values of GATE, the default first.
+GATE_MODES: tuple[str, ...] = ("hold", "strict")
 SETTINGS: tuple[Setting, ...] = (
     HOME_SETTING,
     PSEUDO_KEY,
@@ -67,6 +76,7 @@ SETTINGS: tuple[Setting, ...] = (
     KEEP_PUBLICATIONS,
     DUCKDB_MEMORY,
     KEEP_DATA_DOCS,
+    GATE,
 )
 
 _DAGSTER_YAML = """\

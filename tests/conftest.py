@@ -130,10 +130,10 @@ def write_xlsx(
     return path
 
 
-def ingest(home: Home, family: str) -> FamilyReport:
+def ingest(home: Home, family: str, strict: bool = False) -> FamilyReport:
     con = connect(home)
     try:
-        return ingest_family(con, home, family, TEST_KEY.encode())
+        return ingest_family(con, home, family, TEST_KEY.encode(), strict=strict)
     finally:
         con.close()
 

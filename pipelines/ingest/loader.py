@@ -167,8 +167,10 @@ class FamilyIngestion:
         family: str,
         key: bytes,
         quality: QualityRun | None = None,
+        strict: bool = False,
     ):
         self.con = con
+        self.strict = strict
         self.home = home
         self.family = family
         self.key = key
@@ -224,8 +226,8 @@ class FamilyIngestion:
         waiting = waiting_blocked(self.con, self.family)
         self.report.waiting = [(fichier, motif) for _, fichier, motif in waiting]
         self.report.outcomes = [
-            *self.gate.outcomes({lid for lid, _, _ in waiting}),
-            _waiting_outcome(self.report),
+            *self.gate.outcomes({lid for lid, _, _ in waiting}, strict=self.strict),
+            _waiting_outcome(self.report, strict=self.strict),
             _errors_outcome(self.report),
         ]
         return self.report
@@ -560,9 +562,12 @@ def ingest_family(
     family: str,
     key: bytes,
     quality: QualityRun | None = None,
+    *,
+    strict: bool = False,
 ) -> FamilyReport:
-    """Load every new file of one inbox family; idempotent (already-seen files are skipped)."""
-    return FamilyIngestion(con, home, family, key, quality).run()
+    """Load every new file of one inbox family; idempotent (already-seen files are skipped).
+    `strict`: a held delivery blocks the publication (`TRANQUILLITY_GATE=strict`)."""
+    return FamilyIngestion(con, home, family, key, quality, strict).run()
 
 
 def _files_outcome(
@@ -583,14 +588,21 @@ def _files_outcome(
     )
 
 
-def _waiting_outcome(report: FamilyReport) -> CheckOutcome:
+def _waiting_outcome(report: FamilyReport, strict: bool) -> CheckOutcome:
+    """Held deliveries waiting for a replacement: a warning (the publication goes ahead with
+    each key's last accepted delivery, or without the key), or blocking in strict mode."""
+    if strict:
+        message = (
+            "a held delivery blocks publication until a newer delivery for its key (same "
+            "kind, landlord and period) is loaded (TRANQUILLITY_GATE=strict)"
+        )
+    else:
+        message = (
+            "a held delivery is not loaded: the publication goes ahead with its key's last "
+            "accepted delivery, or without the key, until a newer delivery replaces it"
+        )
     return _files_outcome(
-        report,
-        "aucune_livraison_bloquee",
-        report.waiting,
-        blocking=True,
-        message="a blocked delivery blocks publication until a newer delivery for its key "
-        "(same kind, landlord and period) is loaded",
+        report, "aucune_livraison_bloquee", report.waiting, blocking=strict, message=message
     )
 
 
