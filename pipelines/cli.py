@@ -30,7 +30,7 @@ NOTE_LINES = 5
 _ENVIRONMENT = {setting.variable: setting.describe() for setting in SETTINGS}
 _HOME_ONLY = ("TRANQUILLITY_HOME",)
 REFRESH_EXITS = (
-    "0 published (the new publication is current)",
+    "0 published (the new publication is current), or nothing new (nothing published)",
     "3 a blocking check failed: nothing published, the last publication stays current",
     "1 any other failure (one line here, the stack trace in the log file)",
 )
@@ -134,20 +134,41 @@ def generate(scale: str, seed: int, out: Path | None, months: str | None) -> Non
 
 
 @main.command(epilog=_epilog(REFRESH_EXITS))
-def refresh() -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run and publish even when nothing is new since the current publication.",
+)
+def refresh(force: bool) -> None:
     """Load what is new in the inbox, rebuild and check everything, publish if every gate passes.
 
     Runs the Dagster job `refresh` in this process (one DuckDB writer): ingestion with the
     delivery quality gate, `dbt build`, the publication suites, then the atomic publication
-    and its open data. Prints a summary: deliveries per family, rejected and blocked files,
+    and its open data. Prints a summary: deliveries per family, rejected and held files,
     quarantined rows per file and rule with the first message, failed checks. Everything
-    Dagster and dbt print goes to a log file (path printed), never to the terminal.
+    Dagster and dbt print goes to a log file (path printed), never to the terminal. With
+    nothing new since the current publication (no new, replaced or accepted delivery, same
+    code), it says so and publishes nothing.
     """
     from pipelines.refresh import Verdict
     from pipelines.refresh import refresh as run
 
     home = _home()
-    outcome = run(home, announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}"))
+    outcome = run(
+        home,
+        announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}"),
+        force=force,
+    )
+    if outcome.verdict is Verdict.NOTHING_NEW:
+        from pipelines.ingest.loader import scan_inbox
+
+        _print_ignored(scan_inbox(home).ignored)  # misplaced files still get their answer
+        click.echo(
+            f"nothing new since publication {outcome.run.publication_id} (no new, replaced or "
+            f"accepted delivery): nothing published; {home.current_publication} is unchanged "
+            "(`tranquillity refresh --force` rebuilds anyway)"
+        )
+        return
     log = outcome.run.log
     if outcome.failed_step is not None:
         others = (
@@ -257,9 +278,10 @@ def status() -> None:
         click.echo("current publication: none yet")
     if home.last_refresh.exists():
         last = json.loads(home.last_refresh.read_text())
+        run = f", run {last['run_id']}" if last.get("run_id") else ""
         click.echo(
             f"last refresh: {last.get('outcome')} (exit {last.get('exit_code')}), "
-            f"started {last.get('started')}, finished {last.get('finished')}, run {last.get('run_id')}"
+            f"started {last.get('started')}, finished {last.get('finished')}{run}"
         )
         checks = last.get("checks") or {}
         if checks:

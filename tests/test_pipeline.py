@@ -10,6 +10,7 @@ scenario that needs several refreshes keeps them inside one test.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -177,8 +178,8 @@ def home_copy(published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     return home
 
 
-def _refresh() -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["refresh"])
+def _refresh(*options: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["refresh", *options])
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.output
@@ -222,10 +223,17 @@ def test_second_refresh_same_contents_and_reader_never_blocked(home_copy: Home) 
     current = home_copy.current_publication
     before = {t: table_fingerprint(current, t) for t in CONTRACT_TABLES}
     first_id = _publication_id(current)
+    before_bytes = current.read_bytes()
+    # Nothing new: no run, nothing published, said so (exit 0).
+    code, output = _refresh()
+    assert code == 0, output
+    assert f"nothing new since publication {first_id}" in output
+    assert "running" not in output and current.read_bytes() == before_bytes
+    assert json.loads(home_copy.last_refresh.read_text())["outcome"] == "nothing_new"
     # An analyst keeps a read-only connection open on the publication during the refresh.
     analyst = duckdb.connect(str(current), read_only=True)
     try:
-        code, output = _refresh()
+        code, output = _refresh("--force")
         assert code == 0, output
         # The analyst still reads the publication they opened, without error.
         assert analyst.execute("SELECT publication_id FROM publication").fetchall() == [(first_id,)]
