@@ -150,15 +150,20 @@ def refresh(force: bool) -> None:
     nothing new since the current publication (no new, replaced or accepted delivery, same
     code), it says so and publishes nothing.
     """
+    from pipelines.lock import RefreshRunning
     from pipelines.refresh import Verdict
     from pipelines.refresh import refresh as run
 
     home = _home()
-    outcome = run(
-        home,
-        announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}"),
-        force=force,
-    )
+    try:
+        outcome = run(
+            home,
+            announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}"),
+            force=force,
+        )
+    except RefreshRunning as exc:
+        click.echo(f"refresh not started: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
     if outcome.verdict is Verdict.NOTHING_NEW:
         from pipelines.ingest.loader import scan_inbox
 

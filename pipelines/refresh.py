@@ -29,6 +29,7 @@ import duckdb
 from pipelines.audit import CheckOutcome, outcomes_of_run
 from pipelines.ingest.ledger import UNEXPECTED, Status, ledger_summary, waiting_blocked
 from pipelines.ingest.loader import scan_inbox, unrecorded_files
+from pipelines.lock import acquire, release
 from pipelines.settings import Home
 
 # Refresh logs kept in `logs/` (older ones are deleted): about a year of daily refreshes.
@@ -342,20 +343,26 @@ def refresh(
 ) -> RefreshOutcome:
     """Run a refresh, classify it, and record the outcome in `state/last_refresh.json`.
 
-    Nothing new since the current publication (`pending_work`), and not `force`: no run, no
-    publication (ten identical ones would push real history out of `published/`). A step
+    One refresh at a time: another one running raises `RefreshRunning` (pipelines/lock.py)
+    before anything is read. Nothing new since the current publication (`pending_work`), and
+    not `force`: no run, no publication (ten identical ones would push real history out of
+    `published/`). A step
     that failed for a reason other than a gate makes the refresh fail; otherwise it
     published, or a blocking check stopped it (the expected outcome of a gate doing its job);
     neither published nor blocked with no failed step is a failure only the log explains.
     """
-    if not force and not pending_work(home):
-        now = datetime.now(UTC)
-        run = RefreshRun(run_id="", log=Path(), started=now, finished=now)
-        run.publication_id = _current_publication_id(home)
-        outcome = RefreshOutcome(run, Verdict.NOTHING_NEW)
-    else:
-        run = run_refresh(home, announce)
-        outcome = _classify(home, run)
+    lock = acquire(home, by="tranquillity refresh")  # raises RefreshRunning
+    try:
+        if not force and not pending_work(home):
+            now = datetime.now(UTC)
+            run = RefreshRun(run_id="", log=Path(), started=now, finished=now)
+            run.publication_id = _current_publication_id(home)
+            outcome = RefreshOutcome(run, Verdict.NOTHING_NEW)
+        else:
+            run = run_refresh(home, announce)
+            outcome = _classify(home, run)
+    finally:
+        release(lock)
     tmp = home.last_refresh.with_suffix(".tmp")
     tmp.write_text(json.dumps(outcome.as_record(), indent=2, default=str))
     tmp.replace(home.last_refresh)

@@ -29,6 +29,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from pipelines.ingest.pseudonymise import load_key
+from pipelines.lock import acquire, release
 from pipelines.quality.runner import QualityRun
 from pipelines.settings import (
     DUCKDB_MEMORY,
@@ -75,8 +76,20 @@ class WarehouseResource(dg.ConfigurableResource):
         description=f"{KEEP_PUBLICATIONS.variable}: {KEEP_PUBLICATIONS.describe()}",
     )
 
+    _lock: Path | None = PrivateAttr(default=None)
+
     def get_home(self) -> Home:
         return Home.at(self.home).ensure()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """One refresh at a time, whoever started it (pipelines/lock.py): the run holds the
+        refresh lock from its first step to its last."""
+        self._lock = acquire(self.get_home(), by=f"run {context.run_id}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            release(self._lock)
+            self._lock = None
 
     def pseudonymisation(self) -> bytes:
         return load_key(self.get_home().secrets, self.pseudonymisation_key)
