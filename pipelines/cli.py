@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -302,6 +302,7 @@ def status() -> None:
             click.echo(f"  log: {last['log']}")
     else:
         click.echo("last refresh: never")
+    _print_other_run(home, last.get("run_id") if home.last_refresh.exists() else None)
     if home.warehouse_db.exists():
         try:
             summary = _ledger(home)
@@ -427,6 +428,40 @@ def _ledger(home: Home) -> list[dict[str, Any]]:
 
     with connect_read_only(home.warehouse_db) as con:
         return ledger_summary(con)
+
+
+def _print_other_run(home: Home, known_run: str | None) -> None:
+    """The newest run of the refresh job in the Dagster instance, when it is not the one
+    `state/last_refresh.json` describes: started from the UI, the sensor or a schedule (or
+    still running), its outcome is Dagster's. `status` then reports the last run, whoever
+    started it."""
+    if not (home.dagster_home / "dagster.yaml").exists():
+        return
+    import dagster as dg
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            records = instance.get_run_records(filters=dg.RunsFilter(job_name="refresh"), limit=1)
+    except Exception as exc:  # an instance from another Dagster version: say so, go on
+        click.echo(f"dagster runs: unavailable ({str(exc).splitlines()[0]})")
+        return
+    if not records or records[0].dagster_run.run_id == known_run:
+        return
+    run = records[0].dagster_run
+    tags = run.tags
+    origin = (
+        f"sensor {tags['dagster/sensor_name']}"
+        if "dagster/sensor_name" in tags
+        else f"schedule {tags['dagster/schedule_name']}"
+        if "dagster/schedule_name" in tags
+        else "the UI or another process"
+    )
+    started = records[0].start_time or records[0].create_timestamp.timestamp()
+    when = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
+    click.echo(
+        f"last run: {run.status.value.lower()}, started {when} from {origin}, run {run.run_id} "
+        "(details in the Dagster UI: make ui)"
+    )
 
 
 def _print_ledger(summary: list[dict[str, Any]]) -> None:

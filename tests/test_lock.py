@@ -79,14 +79,19 @@ def held_elsewhere_fails(home: Home) -> Iterator[None]:
 
 def test_a_run_started_elsewhere_waits_for_no_one(home: Home) -> None:
     """A Dagster run of the refresh job (as the UI or the sensor would start it) fails at
-    once, before any step writes, while another refresh holds the lock."""
+    once, before any step writes, while another refresh holds the lock; `status` reports
+    that run, whoever started it."""
     from pipelines.definitions import build_definitions
 
     job = build_definitions().resolve_job_def("refresh")
-    with held_elsewhere(home), dg.instance_for_test() as instance:
+    with held_elsewhere(home), dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
     # The run's failure event carries the lock's message (its error chain).
     messages = " ".join(repr(event.event_specific_data) for event in result.all_events)
     assert "another refresh is running" in messages, messages
     assert not home.warehouse_db.exists()  # no step ran
+    status = CliRunner().invoke(main, ["status"])
+    assert status.exit_code == 0, status.output
+    assert "last run: failure, started " in status.output
+    assert f"from the UI or another process, run {result.run_id}" in status.output

@@ -361,6 +361,7 @@ def test_a_held_delivery_never_stops_the_publication(
         statuses = dict(
             con.execute(
                 "SELECT fichier, statut FROM publication_livraisons WHERE code_bailleur = ? "
+                "AND type_fichier = 'incidents' "
                 "AND periode IN (?, ?)",
                 [landlord, month, new_month],
             ).fetchall()
@@ -399,6 +400,7 @@ def test_a_held_delivery_never_stops_the_publication(
         statuses = dict(
             con.execute(
                 "SELECT fichier, statut FROM publication_livraisons WHERE code_bailleur = ? "
+                "AND type_fichier = 'incidents' "
                 "AND periode IN (?, ?)",
                 [landlord, month, new_month],
             ).fetchall()
