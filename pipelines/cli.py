@@ -10,13 +10,13 @@ import json
 import os
 import sys
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipelines.settings import DAGSTER_HOME, FAMILIES, HOME_SETTING, SETTINGS, Home
+from pipelines.settings import DAGSTER_HOME, FAMILIES, GATE, HOME_SETTING, SETTINGS, Home
 
 if TYPE_CHECKING:
     from pipelines.refresh import DeliveryNews
@@ -30,7 +30,7 @@ NOTE_LINES = 5
 _ENVIRONMENT = {setting.variable: setting.describe() for setting in SETTINGS}
 _HOME_ONLY = ("TRANQUILLITY_HOME",)
 REFRESH_EXITS = (
-    "0 published (the new publication is current)",
+    "0 published (the new publication is current), or nothing new (nothing published)",
     "3 a blocking check failed: nothing published, the last publication stays current",
     "1 any other failure (one line here, the stack trace in the log file)",
 )
@@ -134,20 +134,46 @@ def generate(scale: str, seed: int, out: Path | None, months: str | None) -> Non
 
 
 @main.command(epilog=_epilog(REFRESH_EXITS))
-def refresh() -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run and publish even when nothing is new since the current publication.",
+)
+def refresh(force: bool) -> None:
     """Load what is new in the inbox, rebuild and check everything, publish if every gate passes.
 
     Runs the Dagster job `refresh` in this process (one DuckDB writer): ingestion with the
     delivery quality gate, `dbt build`, the publication suites, then the atomic publication
-    and its open data. Prints a summary: deliveries per family, rejected and blocked files,
+    and its open data. Prints a summary: deliveries per family, rejected and held files,
     quarantined rows per file and rule with the first message, failed checks. Everything
-    Dagster and dbt print goes to a log file (path printed), never to the terminal.
+    Dagster and dbt print goes to a log file (path printed), never to the terminal. With
+    nothing new since the current publication (no new, replaced or accepted delivery, same
+    code), it says so and publishes nothing.
     """
+    from pipelines.lock import RefreshRunning
     from pipelines.refresh import Verdict
     from pipelines.refresh import refresh as run
 
     home = _home()
-    outcome = run(home, announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}"))
+    try:
+        outcome = run(
+            home,
+            announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}"),
+            force=force,
+        )
+    except RefreshRunning as exc:
+        click.echo(f"refresh not started: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+    if outcome.verdict is Verdict.NOTHING_NEW:
+        from pipelines.ingest.loader import scan_inbox
+
+        _print_ignored(scan_inbox(home).ignored)  # misplaced files still get their answer
+        click.echo(
+            f"nothing new since publication {outcome.run.publication_id} (no new, replaced or "
+            f"accepted delivery): nothing published; {home.current_publication} is unchanged "
+            "(`tranquillity refresh --force` rebuilds anyway)"
+        )
+        return
     log = outcome.run.log
     if outcome.failed_step is not None:
         others = (
@@ -257,9 +283,10 @@ def status() -> None:
         click.echo("current publication: none yet")
     if home.last_refresh.exists():
         last = json.loads(home.last_refresh.read_text())
+        run = f", run {last['run_id']}" if last.get("run_id") else ""
         click.echo(
             f"last refresh: {last.get('outcome')} (exit {last.get('exit_code')}), "
-            f"started {last.get('started')}, finished {last.get('finished')}, run {last.get('run_id')}"
+            f"started {last.get('started')}, finished {last.get('finished')}{run}"
         )
         checks = last.get("checks") or {}
         if checks:
@@ -275,6 +302,7 @@ def status() -> None:
             click.echo(f"  log: {last['log']}")
     else:
         click.echo("last refresh: never")
+    _print_other_run(home, last.get("run_id") if home.last_refresh.exists() else None)
     if home.warehouse_db.exists():
         try:
             summary = _ledger(home)
@@ -402,6 +430,40 @@ def _ledger(home: Home) -> list[dict[str, Any]]:
         return ledger_summary(con)
 
 
+def _print_other_run(home: Home, known_run: str | None) -> None:
+    """The newest run of the refresh job in the Dagster instance, when it is not the one
+    `state/last_refresh.json` describes: started from the UI, the sensor or a schedule (or
+    still running), its outcome is Dagster's. `status` then reports the last run, whoever
+    started it."""
+    if not (home.dagster_home / "dagster.yaml").exists():
+        return
+    import dagster as dg
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            records = instance.get_run_records(filters=dg.RunsFilter(job_name="refresh"), limit=1)
+    except Exception as exc:  # an instance from another Dagster version: say so, go on
+        click.echo(f"dagster runs: unavailable ({str(exc).splitlines()[0]})")
+        return
+    if not records or records[0].dagster_run.run_id == known_run:
+        return
+    run = records[0].dagster_run
+    tags = run.tags
+    origin = (
+        f"sensor {tags['dagster/sensor_name']}"
+        if "dagster/sensor_name" in tags
+        else f"schedule {tags['dagster/schedule_name']}"
+        if "dagster/schedule_name" in tags
+        else "the UI or another process"
+    )
+    started = records[0].start_time or records[0].create_timestamp.timestamp()
+    when = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
+    click.echo(
+        f"last run: {run.status.value.lower()}, started {when} from {origin}, run {run.run_id} "
+        "(details in the Dagster UI: make ui)"
+    )
+
+
 def _print_ledger(summary: list[dict[str, Any]]) -> None:
     by_family = {row["famille"]: row for row in summary}
     names = [
@@ -411,7 +473,7 @@ def _print_ledger(summary: list[dict[str, Any]]) -> None:
         "superseded",
         "duplicates",
         "rejected",
-        "blocked",
+        "held",
         "rows_read",
         "rows_loaded",
         "rows_quarantined",
@@ -442,8 +504,13 @@ def _print_news(news: DeliveryNews) -> None:
     for fichier, motif in news.rejected:
         click.echo(f"rejected: {fichier}: {motif}")
     _print_ignored(news.ignored)
+    effect = (
+        "blocks the publication (TRANQUILLITY_GATE=strict)"
+        if GATE.value() == "strict"
+        else "the publication goes ahead with its key's last accepted delivery"
+    )
     for fichier, motif in news.blocked:
-        click.echo(f"BLOCKED delivery (not loaded, blocks publication): {fichier}: {motif}")
+        click.echo(f"HELD delivery (not loaded; {effect}): {fichier}: {motif}")
     _echo_some(
         [f"note: {fichier}: {remark}" for fichier, remark in news.remarks],
         "more notes: tranquillity sql --warehouse "

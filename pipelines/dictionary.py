@@ -65,7 +65,8 @@ PYTHON_TABLES: dict[str, Table] = {
                 "Dernier jour du plus récent mois des livraisons mensuelles courantes.", "jour"
             ),
             "n_livraisons": Column(
-                "Livraisons dont la publication est faite (lignes de publication_livraisons).",
+                "Livraisons dont la publication est faite (lignes chargee de "
+                "publication_livraisons ; les livraisons retenues n'y comptent pas).",
                 "livraisons",
             ),
             "n_controles": Column(
@@ -95,7 +96,8 @@ PYTHON_TABLES: dict[str, Table] = {
     ),
     "publication_livraisons": Table(
         "Les livraisons dont la publication est faite : la livraison courante de chaque clé "
-        "(type de fichier, bailleur, période), avec son empreinte sha256.",
+        "(type de fichier, bailleur, période), avec son empreinte sha256, et les livraisons "
+        "retenues (bloquee) en attente d'une nouvelle livraison de leur clé.",
         {
             "livraison_id": Column(
                 "Identifiant de la livraison dans le registre (raw.livraisons de la base de "
@@ -128,7 +130,10 @@ PYTHON_TABLES: dict[str, Table] = {
                 "Lignes mises en quarantaine (lignes_lues = lignes_chargees + lignes_quarantaine).",
                 "lignes",
             ),
-            "statut": Column("Statut dans le registre : chargee."),
+            "statut": Column(
+                "Statut dans le registre : chargee (a servi à la publication) ou bloquee "
+                "(retenue par les contrôles de sa famille, non chargée : lignes_chargees vaut 0)."
+            ),
         },
     ),
     DICTIONARY_TABLE: Table(

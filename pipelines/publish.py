@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.dictionary import DICTIONARY_TABLE, write_dictionary
-from pipelines.ingest.ledger import CURRENT
+from pipelines.ingest.ledger import CURRENT, WAITING, Status
 from pipelines.ingest.specs import ALL_KINDS
 from pipelines.opendata import write_open_data
 from pipelines.settings import KEEP_PUBLICATIONS, REPO_ROOT, Home
@@ -175,7 +175,7 @@ def write_publication(
             SELECT livraison_id, famille, type_fichier, code_bailleur, {landlord_name},
                    periode, fichier, sha256, lignes_lues, lignes_chargees, lignes_quarantaine,
                    statut
-            FROM raw.livraisons WHERE {CURRENT} ORDER BY livraison_id
+            FROM raw.livraisons WHERE {CURRENT} OR {WAITING} ORDER BY livraison_id
             """
         )
         # Which years are complete, from the published `periodes_couvertes` (the dbt mart).
@@ -195,7 +195,8 @@ def write_publication(
                    ?::TIMESTAMP AS publiee_le,
                    min(strptime(periode, '%Y-%m'))::DATE AS periode_debut,
                    last_day(max(strptime(periode, '%Y-%m')))::DATE AS periode_fin,
-                   (SELECT count(*) FROM pub.publication_livraisons) AS n_livraisons,
+                   (SELECT count(*) FROM pub.publication_livraisons
+                    WHERE statut = '{Status.LOADED}') AS n_livraisons,
                    ?::BIGINT AS n_controles,
                    0::BIGINT AS n_controles_en_echec,
                    ?::VARCHAR AS version_code,

@@ -28,8 +28,9 @@ import duckdb
 
 from pipelines import alerts
 from pipelines.audit import CheckOutcome, outcomes_of_run
-from pipelines.ingest.ledger import Status, ledger_summary, waiting_blocked
-from pipelines.ingest.loader import scan_inbox
+from pipelines.ingest.ledger import UNEXPECTED, Status, ledger_summary, waiting_blocked
+from pipelines.ingest.loader import scan_inbox, unrecorded_files
+from pipelines.lock import acquire, release
 from pipelines.settings import Home
 
 # Refresh logs kept in `logs/` (older ones are deleted): about a year of daily refreshes.
@@ -189,12 +190,14 @@ class Verdict(StrEnum):
     """What a refresh came to, and the command's exit code for it (docs/command-line.md)."""
 
     PUBLISHED = "published"
+    # No new, replaced or accepted delivery since the current publication: no run at all.
+    NOTHING_NEW = "nothing_new"
     BLOCKED = "blocked"
     FAILED = "failed"
 
     @property
     def exit_code(self) -> int:
-        return {"published": 0, "blocked": 3, "failed": 1}[self.value]
+        return {"published": 0, "nothing_new": 0, "blocked": 3, "failed": 1}[self.value]
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,14 @@ class RefreshOutcome:
     def as_record(self) -> dict[str, Any]:
         """`state/last_refresh.json`, read by `tranquillity status` and by monitoring."""
         run = self.run
+        if self.verdict is Verdict.NOTHING_NEW:
+            return {
+                "started": run.started.isoformat(timespec="seconds"),
+                "finished": (run.finished or run.started).isoformat(timespec="seconds"),
+                "outcome": self.verdict.value,
+                "exit_code": self.verdict.exit_code,
+                "publication_id": run.publication_id,
+            }
         record: dict[str, Any] = {
             "started": run.started.isoformat(timespec="seconds"),
             "finished": (run.finished or run.started).isoformat(timespec="seconds"),
@@ -283,22 +294,90 @@ class RefreshOutcome:
         return record
 
 
-def refresh(home: Home, announce: Callable[[RefreshRun], None] | None = None) -> RefreshOutcome:
+def pending_work(home: Home) -> list[str]:
+    """Why a refresh has something to do, in the operator's words; empty: nothing new.
+
+    Something to do: no publication yet; code other than the publication's; a delivery file
+    the ledger has not seen as it is now (new, or replaced: `unrecorded_files`); a delivery
+    recorded or accepted (`tranquillity accept`) after the publication (the refresh that
+    recorded it did not publish); a delivery an unexpected error stopped (examined again). A
+    held delivery alone is not: examined again, it would be held again, unless something
+    above changed (its stock delivered, an acceptance). Reads the inbox's file listing and
+    the ledger, never the files: seconds, even nationally.
+    """
+    from pipelines.publish import version_code
+
+    current = home.current_publication
+    if not current.exists() or not home.warehouse_db.exists():
+        return ["no publication yet"]
+    try:
+        with duckdb.connect(str(current), read_only=True) as pub:
+            published_at, version = pub.execute(
+                "SELECT publiee_le, version_code FROM publication"
+            ).fetchall()[0]
+        with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
+            reasons = [f"new or replaced delivery: {f}" for f in unrecorded_files(con, home)]
+            recorded = con.execute(
+                "SELECT fichier FROM raw.livraisons WHERE recue_le > ? "
+                f"OR (statut = '{Status.REJECTED}' AND starts_with(motif, '{UNEXPECTED}')) "
+                "ORDER BY fichier",
+                [published_at],
+            ).fetchall()
+            accepted = con.execute(
+                "SELECT fichier FROM raw.derogations WHERE accordee_le > ? ORDER BY fichier",
+                [published_at],
+            ).fetchall()
+    except duckdb.Error as exc:  # another refresh writing, an older layout: let the run decide
+        return [f"cannot compare with the current publication ({str(exc).splitlines()[0]})"]
+    if version != version_code():
+        reasons.insert(0, f"code changed since the publication ({version} -> {version_code()})")
+    reasons += [f"delivery not yet published: {f}" for (f,) in recorded]
+    reasons += [f"delivery accepted: {f}" for (f,) in accepted]
+    return reasons
+
+
+def refresh(
+    home: Home,
+    announce: Callable[[RefreshRun], None] | None = None,
+    *,
+    force: bool = False,
+) -> RefreshOutcome:
     """Run a refresh, classify it, and record the outcome in `state/last_refresh.json`.
 
-    A step that failed for a reason other than a gate makes the refresh fail; otherwise it
+    One refresh at a time: another one running raises `RefreshRunning` (pipelines/lock.py)
+    before anything is read. Nothing new since the current publication (`pending_work`), and
+    not `force`: no run, no publication (ten identical ones would push real history out of
+    `published/`). A step that failed for a reason other than a gate makes the refresh fail;
+    otherwise it
     published, or a blocking check stopped it (the expected outcome of a gate doing its job);
     neither published nor blocked with no failed step is a failure only the log explains.
     A failure, a block and a newly held delivery raise alerts (pipelines.alerts).
     """
-    run = run_refresh(home, announce)
-    outcome = _classify(home, run)
-    tmp = home.last_refresh.with_suffix(".tmp")
-    tmp.write_text(json.dumps(outcome.as_record(), indent=2, default=str))
-    tmp.replace(home.last_refresh)
-    with output_to(run.log):  # the alerts' log lines go with the run's
-        alerts.emit(home, alerts.alerts_of(outcome, alerts.held_alerted(home)))
+    lock = acquire(home, by="tranquillity refresh")  # raises RefreshRunning
+    try:
+        if not force and not pending_work(home):
+            now = datetime.now(UTC)
+            run = RefreshRun(run_id="", log=Path(), started=now, finished=now)
+            run.publication_id = _current_publication_id(home)
+            outcome = RefreshOutcome(run, Verdict.NOTHING_NEW)
+        else:
+            run = run_refresh(home, announce)
+            outcome = _classify(home, run)
+        tmp = home.last_refresh.with_suffix(".tmp")
+        tmp.write_text(json.dumps(outcome.as_record(), indent=2, default=str))
+        tmp.replace(home.last_refresh)
+        if outcome.verdict is not Verdict.NOTHING_NEW:  # nothing ran: nothing to alert
+            with output_to(run.log):  # the alerts' log lines go with the run's
+                alerts.emit(home, alerts.alerts_of(outcome, alerts.held_alerted(home)))
+    finally:
+        release(lock)
     return outcome
+
+
+def _current_publication_id(home: Home) -> str | None:
+    with duckdb.connect(str(home.current_publication), read_only=True) as con:
+        rows = con.execute("SELECT publication_id FROM publication").fetchall()
+    return str(rows[0][0]) if rows else None
 
 
 def _classify(home: Home, run: RefreshRun) -> RefreshOutcome:

@@ -10,7 +10,8 @@ resources, as dagster-university's `resources.py` does.
   dagster-duckdb's `DuckDBResource`, which waits for another process's write lock), its
   memory cap, the pseudonymisation key and how many publications are kept.
 - `QualityResource`: Great Expectations for the run. It owns one GX context from the first
-  validation to the end of the run and renders the run's Data Docs once, when the run ends.
+  validation to the end of the run and renders the run's Data Docs once, when the run ends;
+  it also says whether a held delivery blocks the publication (the gate mode).
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from pipelines.ingest.pseudonymise import load_key
+from pipelines.lock import acquire, release
 from pipelines.quality.runner import QualityRun
 from pipelines.settings import (
     DUCKDB_MEMORY,
+    GATE,
+    GATE_MODES,
     HOME_SETTING,
     KEEP_DATA_DOCS,
     KEEP_PUBLICATIONS,
@@ -72,8 +76,20 @@ class WarehouseResource(dg.ConfigurableResource):
         description=f"{KEEP_PUBLICATIONS.variable}: {KEEP_PUBLICATIONS.describe()}",
     )
 
+    _lock: Path | None = PrivateAttr(default=None)
+
     def get_home(self) -> Home:
         return Home.at(self.home).ensure()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """One refresh at a time, whoever started it (pipelines/lock.py): the run holds the
+        refresh lock from its first step to its last."""
+        self._lock = acquire(self.get_home(), by=f"run {context.run_id}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            release(self._lock)
+            self._lock = None
 
     def pseudonymisation(self) -> bytes:
         return load_key(self.get_home().secrets, self.pseudonymisation_key)
@@ -103,7 +119,20 @@ class QualityResource(dg.ConfigurableResource):
         default=int(KEEP_DATA_DOCS.default or 20),
         description=f"{KEEP_DATA_DOCS.variable}: {KEEP_DATA_DOCS.describe()}",
     )
+    gate: str = Field(
+        default=GATE.default or GATE_MODES[0],
+        description=f"{GATE.variable}: {GATE.describe()}",
+    )
     _run: QualityRun | None = PrivateAttr(default=None)
+
+    @property
+    def strict(self) -> bool:
+        """Whether a held delivery blocks the publication (`TRANQUILLITY_GATE=strict`)."""
+        if self.gate not in GATE_MODES:
+            raise ValueError(
+                f"{GATE.variable}={self.gate!r}: expected one of {', '.join(GATE_MODES)}"
+            )
+        return self.gate == "strict"
 
     def docs_index(self, run_id: str) -> Path:
         """Where the run's Data Docs will be (rendered when the run ends)."""
@@ -145,6 +174,8 @@ def run_resources() -> dict[str, Any]:
     return {
         "warehouse": warehouse,
         "quality": QualityResource(
-            warehouse=warehouse, keep_data_docs=from_environment_int(KEEP_DATA_DOCS)
+            warehouse=warehouse,
+            keep_data_docs=from_environment_int(KEEP_DATA_DOCS),
+            gate=from_environment(GATE),
         ),
     }

@@ -66,6 +66,15 @@ ALERT_URL = Setting(
     "URL each alert is POSTed to as JSON (default: none; alerts are still logged and "
     "written to $TRANQUILLITY_HOME/alerts.jsonl)",
 )
+GATE = Setting(
+    "TRANQUILLITY_GATE",
+    "hold",
+    "what a delivery failing its family's suite does to the publication: hold (it is held and "
+    "the publication goes ahead with its key's last accepted delivery) or strict (any held "
+    "delivery blocks the publication until it is replaced)",
+)
+# The values of GATE, the default first.
+GATE_MODES: tuple[str, ...] = ("hold", "strict")
 SETTINGS: tuple[Setting, ...] = (
     HOME_SETTING,
     PSEUDO_KEY,
@@ -74,6 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
     DUCKDB_MEMORY,
     KEEP_DATA_DOCS,
     ALERT_URL,
+    GATE,
 )
 
 _DAGSTER_YAML = """\

@@ -57,6 +57,10 @@ def point_environment(mp: pytest.MonkeyPatch, root: Path, **extra: str) -> None:
         mp.setenv(name, value or "")
         if value is None:
             mp.delenv(name)
+    # An operator's shell must not change what a test sees: no alert POSTed to their
+    # receiver, no strict gate unless the test asks for it.
+    for name in ("TRANQUILLITY_ALERT_URL", "TRANQUILLITY_GATE"):
+        mp.delenv(name, raising=False)
     values = {
         "TRANQUILLITY_HOME": str(root),
         "DAGSTER_HOME": str(root / "dagster"),
@@ -130,10 +134,10 @@ def write_xlsx(
     return path
 
 
-def ingest(home: Home, family: str) -> FamilyReport:
+def ingest(home: Home, family: str, strict: bool = False) -> FamilyReport:
     con = connect(home)
     try:
-        return ingest_family(con, home, family, TEST_KEY.encode())
+        return ingest_family(con, home, family, TEST_KEY.encode(), strict=strict)
     finally:
         con.close()
 

@@ -10,6 +10,7 @@ scenario that needs several refreshes keeps them inside one test.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -177,8 +178,8 @@ def home_copy(published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     return home
 
 
-def _refresh() -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["refresh"])
+def _refresh(*options: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["refresh", *options])
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.output
@@ -222,10 +223,17 @@ def test_second_refresh_same_contents_and_reader_never_blocked(home_copy: Home) 
     current = home_copy.current_publication
     before = {t: table_fingerprint(current, t) for t in CONTRACT_TABLES}
     first_id = _publication_id(current)
+    before_bytes = current.read_bytes()
+    # Nothing new: no run, nothing published, said so (exit 0).
+    code, output = _refresh()
+    assert code == 0, output
+    assert f"nothing new since publication {first_id}" in output
+    assert "running" not in output and current.read_bytes() == before_bytes
+    assert json.loads(home_copy.last_refresh.read_text())["outcome"] == "nothing_new"
     # An analyst keeps a read-only connection open on the publication during the refresh.
     analyst = duckdb.connect(str(current), read_only=True)
     try:
-        code, output = _refresh()
+        code, output = _refresh("--force")
         assert code == 0, output
         # The analyst still reads the publication they opened, without error.
         assert analyst.execute("SELECT publication_id FROM publication").fetchall() == [(first_id,)]
@@ -291,9 +299,13 @@ def test_unmapped_code_blocks_then_mapping_publishes(home_copy: Home) -> None:
     assert n == [(1,)]
 
 
-def test_delivery_breaking_blocking_expectation_blocks_until_replaced(home_copy: Home) -> None:
+def test_a_held_delivery_never_stops_the_publication(
+    home_copy: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One landlord's bad files are held (not loaded, listed, reported): the rest publishes,
+    with the key's last accepted delivery or without the key. `TRANQUILLITY_GATE=strict`
+    blocks instead, until a newer delivery replaces the held one."""
     current = home_copy.current_publication
-    before_bytes = current.read_bytes()
     landlord_dir = home_copy.inbox_family("landlord")
     files = sorted(
         (p for p in landlord_dir.glob("*_incidents_*") if p.suffix == ".csv"),
@@ -305,53 +317,96 @@ def test_delivery_breaking_blocking_expectation_blocks_until_replaced(home_copy:
     other = next(p for p in files if p.stem.startswith(f"{landlord}_") and month not in p.stem)
     # A "corrected" file for that month that is in fact another month's extract: every row
     # is dated outside the file's month. Row rules alone would quarantine it all and publish
-    # a month with no incidents; the delivery suite blocks it as a whole.
+    # a month with no incidents; the delivery suite holds it as a whole.
     wrong = landlord_dir / f"{landlord}_incidents_{month}_corrige.csv"
     wrong.write_bytes(other.read_bytes())
     later = original.stat().st_mtime + 86_400
     os.utime(wrong, (later, later))
+    # The same mistake for a month the landlord never delivered: no accepted delivery to fall
+    # back on, so the landlord does not cover that month.
+    new_month = "2030-01"
+    unknown = landlord_dir / f"{landlord}_incidents_{new_month}.csv"
+    unknown.write_bytes(other.read_bytes())
+    os.utime(unknown, (later, later))
 
+    # Strict: any held delivery blocks; the publication stays as it was.
+    before_bytes = current.read_bytes()
+    monkeypatch.setenv("TRANQUILLITY_GATE", "strict")
     code, output = _refresh()
     assert code == 3, output
-    assert f"landlord/{wrong.name}" in output
-    assert "incidents_du_mois_du_fichier" in output
+    assert f"landlord/{wrong.name}" in output and "incidents_du_mois_du_fichier" in output
+    assert "blocks the publication (TRANQUILLITY_GATE=strict)" in output
     assert current.read_bytes() == before_bytes
     docs = home_copy.data_docs
     assert any(docs.glob("*/index.html")), "Data Docs written for the run"
-    assert "data docs" in output
     # This run's own pages, not those of the first refresh that came with the copied home.
     run_docs = Path(output.split("data docs (Great Expectations): ", 1)[1].split()[0])
     assert run_docs.parent.parent == docs and run_docs.exists(), run_docs
+
+    # The default: held, and the publication goes ahead (exit 0), listing them.
+    monkeypatch.delenv("TRANQUILLITY_GATE")
+    code, output = _refresh()
+    assert code == 0, output
+    for held in (wrong, unknown):
+        assert "HELD delivery (not loaded; the publication goes ahead" in output
+        assert f"landlord/{held.name}" in output
     with duckdb.connect(str(home_copy.warehouse_db), read_only=True) as con:
-        statuses = dict(
-            con.execute(
-                "SELECT fichier, statut FROM raw.livraisons WHERE fichier IN (?, ?)",
-                [f"landlord/{original.name}", f"landlord/{wrong.name}"],
-            ).fetchall()
-        )
         loaded = con.execute(
             "SELECT count(*) FROM raw.landlord_incidents i JOIN raw.livraisons l "
-            "USING (livraison_id) WHERE l.fichier = ?",
-            [f"landlord/{wrong.name}"],
+            "USING (livraison_id) WHERE l.fichier IN (?, ?)",
+            [f"landlord/{wrong.name}", f"landlord/{unknown.name}"],
         ).fetchall()[0][0]
-    # Nothing of the blocked delivery entered the raw tables; the original stays current.
-    assert statuses == {f"landlord/{original.name}": "chargee", f"landlord/{wrong.name}": "bloquee"}
-    assert loaded == 0
+    assert loaded == 0  # nothing of a held delivery enters the raw tables
+    with duckdb.connect(str(current), read_only=True) as con:
+        statuses = dict(
+            con.execute(
+                "SELECT fichier, statut FROM publication_livraisons WHERE code_bailleur = ? "
+                "AND type_fichier = 'incidents' "
+                "AND periode IN (?, ?)",
+                [landlord, month, new_month],
+            ).fetchall()
+        )
+        covered = {
+            str(m)[:7]
+            for (m,) in con.execute(
+                "SELECT DISTINCT mois FROM indicateurs_incidents_mois "
+                "WHERE niveau = 'bailleur' AND code_territoire = ?",
+                [landlord],
+            ).fetchall()
+        }
+        n_livraisons, listed = con.execute(
+            "SELECT (SELECT n_livraisons FROM publication), "
+            "count(*) FILTER (WHERE statut = 'chargee') FROM publication_livraisons"
+        ).fetchall()[0]
+    # The original stays current for its month, the held ones are listed as such.
+    assert statuses == {
+        f"landlord/{original.name}": "chargee",
+        f"landlord/{wrong.name}": "bloquee",
+        f"landlord/{unknown.name}": "bloquee",
+    }
+    assert month in covered and new_month not in covered
+    assert n_livraisons == listed  # the held ones did not feed it
 
-    # Nothing changed: it still blocks (a blocked delivery waits for its replacement).
-    code, output = _refresh()
-    assert code == 3, output
-    assert wrong.name in output
-    assert current.read_bytes() == before_bytes
-
-    # The landlord sends the right file for that month, newer: it replaces the blocked one.
+    # The landlord sends the right file for that month, newer: it replaces the held one.
     lines = original.read_bytes().splitlines(keepends=True)
     fixed = landlord_dir / f"{landlord}_incidents_{month}_corrige2.csv"
     fixed.write_bytes(b"".join(lines[:-1]))  # one incident withdrawn by the landlord
     os.utime(fixed, (later + 60, later + 60))
     code, output = _refresh()
     assert code == 0, output
-    assert current.read_bytes() != before_bytes
+    held = [line for line in output.splitlines() if line.startswith("HELD")]
+    assert not any(wrong.name in line for line in held), held  # replaced: no longer held
+    assert any(unknown.name in line for line in held), held  # still held, still reported
+    with duckdb.connect(str(current), read_only=True) as con:
+        statuses = dict(
+            con.execute(
+                "SELECT fichier, statut FROM publication_livraisons WHERE code_bailleur = ? "
+                "AND type_fichier = 'incidents' "
+                "AND periode IN (?, ?)",
+                [landlord, month, new_month],
+            ).fetchall()
+        )
+    assert statuses == {f"landlord/{fixed.name}": "chargee", f"landlord/{unknown.name}": "bloquee"}
 
 
 def test_gx_outcomes_recorded_for_every_delivery_family(published_home: Home) -> None:

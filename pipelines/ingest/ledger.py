@@ -26,8 +26,9 @@ class Status(StrEnum):
     `chargee`: loaded, current for its key (kind, landlord, period). `remplacee`: loaded, a
     newer delivery for the same key exists. `doublon`: the same bytes as an earlier delivery
     of the same key, not loaded again. `rejetee`: unreadable as a whole (reason in `motif`).
-    `bloquee`: readable but it failed a blocking expectation of its family's suite: nothing
-    of it is loaded and it blocks publication until a newer delivery for its key is loaded.
+    `bloquee`: readable but it failed a blocking expectation of its family's suite: held,
+    nothing of it is loaded until a newer delivery for its key is; the publication goes
+    ahead with the key's last accepted delivery (or blocks, `TRANQUILLITY_GATE=strict`).
     """
 
     LOADED = "chargee"
@@ -43,7 +44,8 @@ UNEXPECTED = "erreur inattendue"
 
 
 def waiting(table: str = "") -> str:
-    """A blocked delivery no newer delivery for its key has replaced: it blocks publication.
+    """A held delivery no newer delivery for its key has replaced (listed in the publication;
+    it blocks it in strict mode).
     (`table`: the alias of raw.livraisons in the query, if any.)"""
     t = f"{table}." if table else ""
     return f"({t}statut = '{Status.BLOCKED}' AND {t}remplacee_par IS NULL)"

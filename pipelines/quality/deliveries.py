@@ -5,10 +5,11 @@ cannot see is a bad *delivery*: an extract truncated to half its usual size, a f
 most rows break the contract (a shifted column, the wrong month), a stock missing an agency.
 Those are judged here, before anything of the delivery enters a raw table, by the GX suite
 `data_quality/suites/livraisons_<family>.yml` run over one profile row per delivery. A
-delivery failing a blocking expectation is not loaded (ledger statut `bloquee`) and blocks
-publication until a newer delivery for the same key replaces it (or it passes on a later
-refresh, e.g. once the missing stock has arrived: blocked deliveries are examined again on
-every refresh).
+delivery failing a blocking expectation is held: not loaded (ledger statut `bloquee`) until a
+newer delivery for the same key replaces it (or it passes on a later refresh, e.g. once the
+missing stock has arrived: held deliveries are examined again on every refresh). The
+publication goes ahead meanwhile with the key's last accepted delivery (one partner never
+stops the country), or is blocked by it with `TRANQUILLITY_GATE=strict`.
 
 Profiles are computed in polars from the validation result, so the gate costs a few
 milliseconds per delivery whatever the delivery's size (62,000 files nationally).
@@ -137,10 +138,12 @@ class DeliveryGate:
                 self.blocked_by.setdefault(result.expectation.id, set()).add(int(lid))
         return {lid: " ; ".join(reasons) for lid, reasons in blocked.items()}
 
-    def outcomes(self, waiting: set[int]) -> list[CheckOutcome]:
+    def outcomes(self, waiting: set[int], strict: bool = False) -> list[CheckOutcome]:
         """Outcomes of the pass. A blocking expectation failed only by deliveries no longer
         waiting (replaced by a newer loaded one, e.g. a bad file and its correction in the
-        same inbox, or accepted by an operator) does not block: it is reported as a warning."""
+        same inbox, or accepted by an operator) does not block: it is reported as a warning.
+        Nor does one failed by held deliveries unless `strict`: they are not loaded, and the
+        publication goes ahead without them (one partner never stops the country)."""
         found = []
         for result in self.results.values():
             outcome = result.outcome()
@@ -151,6 +154,13 @@ class DeliveryGate:
                     statut="warn",
                     message=f"{outcome.message} (livraison déjà remplacée par une plus "
                     "récente, ou acceptée par dérogation: tranquillity accept)",
+                )
+            elif outcome.statut == "fail" and ids and not strict:
+                outcome = replace(
+                    outcome,
+                    statut="warn",
+                    message=f"{outcome.message} (livraison retenue, non chargée : la "
+                    "publication se fait avec la dernière livraison acceptée de sa clé)",
                 )
             found.append(outcome)
         return found
