@@ -9,16 +9,16 @@ time. What counts as a delivery, and which names are temporary, is the loader's 
 (`scan_inbox`), never a second definition here: a file a refresh would not read never starts
 one.
 
-The ledger is read read-only. No warehouse yet means every stable file is new; a warehouse
-held by a running refresh means the tick is skipped (the files are looked at again at the
-next one, and the run queue runs one refresh at a time anyway).
+The ledger is read read-only, and not at all while a refresh runs (that refresh reads the
+inbox anyway): the tick is skipped, as it is when another process holds the warehouse. No
+warehouse yet means every stable file is new.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -29,6 +29,22 @@ from pipelines.settings import Home
 
 # A file must keep its size and time over this long (two ticks) to count as delivered.
 TICK_SECONDS = 60
+
+# Runs of `refresh` not yet finished: they hold the warehouse (or will) and read whatever the
+# inbox holds, so the sensor waits for them rather than race them for the warehouse's lock
+# between two of their steps. One not updated for this long is taken for a run whose process
+# died without saying so (a national refresh takes about 35 minutes): it no longer counts.
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+STALE_AFTER = timedelta(hours=12)
+
+# Files named in the sensor's log line (a national inbox delivers thousands at once).
+LOGGED_FILES = 10
 
 # (size in bytes, modification time as the ledger stores it, ISO), by ledger file name.
 Stamps = dict[str, tuple[int, str]]
@@ -76,6 +92,20 @@ def ledger_stamps(home: Home) -> set[tuple[str, int, str]]:
     return known
 
 
+def refresh_running(instance: dg.DagsterInstance) -> str | None:
+    """The id of an unfinished `refresh` run (the daemon's, or `tranquillity refresh`'s on
+    the same instance), if any."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=refresh_job.name,
+            statuses=UNFINISHED,
+            updated_after=datetime.now(UTC) - STALE_AFTER,
+        ),
+        limit=1,
+    )
+    return records[0].dagster_run.run_id if records else None
+
+
 def _read_cursor(cursor: str | None) -> tuple[Stamps, Stamps]:
     """The previous tick's observations, and the files already requested (same stamps)."""
     if not cursor:
@@ -109,6 +139,9 @@ def inbox_deliveries(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
     """Compare the inbox with the previous tick and with the ledger; request one run for the
     stable files neither the ledger nor an earlier request of this sensor knows."""
     home = Home.from_env()
+    running = refresh_running(context.instance)
+    if running is not None:
+        return dg.SkipReason(f"refresh {running} not finished: next tick")
     try:
         known = ledger_stamps(home)
     except WarehouseBusy as exc:
@@ -129,7 +162,11 @@ def inbox_deliveries(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
             else "no new or replaced delivery in the inbox"
         )
         return dg.SensorResult(skip_reason=reason, cursor=cursor)
-    context.log.info(f"{len(new)} new or replaced delivery file(s): {', '.join(sorted(new))}")
+    names = sorted(new)
+    more = f" and {len(names) - LOGGED_FILES} more" if len(names) > LOGGED_FILES else ""
+    context.log.info(
+        f"{len(names)} new or replaced delivery file(s): {', '.join(names[:LOGGED_FILES])}{more}"
+    )
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key(new))], cursor=cursor)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -194,6 +195,20 @@ def test_a_warehouse_held_by_a_refresh_skips_the_tick(home: Home, sensor: Sensor
     assert request.run_key == run_key(
         {"landlord/HMP_incidents_2025-01.csv": (size, "2023-11-14T22:13:20")}
     )
+
+
+def test_the_sensor_waits_while_a_refresh_runs(home: Home, sensor: Sensor) -> None:
+    incidents(home)
+    assert sensor.tick() == []
+    run = sensor.instance.add_run(
+        dg.DagsterRun(
+            job_name="refresh", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED
+        )
+    )
+    assert sensor.tick() == []
+    assert sensor.skip == f"refresh {run.run_id} not finished: next tick"
+    sensor.instance.report_run_failed(run)
+    assert len(sensor.tick()) == 1
 
 
 @pytest.mark.parametrize(
