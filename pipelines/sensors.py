@@ -51,7 +51,8 @@ Stamps = dict[str, tuple[int, str]]
 
 
 def inbox_stamps(home: Home) -> Stamps:
-    """Every delivery the loader would read now, with its size and modification time."""
+    """Every file a refresh would read now, named and stamped as the ledger would record it
+    (so that the two compare)."""
     stamps: Stamps = {}
     for paths in scan_inbox(home).deliveries.values():
         for path in paths:
@@ -85,11 +86,7 @@ def ledger_stamps(home: Home) -> set[tuple[str, int, str]]:
         return set()
     finally:
         con.close()
-    known: set[tuple[str, int, str]] = set()
-    for fichier, size, modified in rows:
-        stamp: datetime = modified
-        known.add((str(fichier), int(size), stamp.isoformat()))
-    return known
+    return {(str(fichier), int(size), modified.isoformat()) for fichier, size, modified in rows}
 
 
 def refresh_running(instance: dg.DagsterInstance) -> str | None:

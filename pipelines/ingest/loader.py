@@ -74,7 +74,8 @@ TEMPORARY_SUFFIXES = (".part", ".tmp", ".crdownload")
 
 
 def is_temporary(name: str) -> bool:
-    """A name (file or folder) of `TEMPORARY_PREFIXES` / `TEMPORARY_SUFFIXES`, any case."""
+    """Tested on every part of a path: nothing under a hidden folder (a sync tool's cache)
+    is a delivery either. Suffixes in any case: Windows shares upper-case them."""
     return name.startswith(TEMPORARY_PREFIXES) or name.lower().endswith(TEMPORARY_SUFFIXES)
 
 
