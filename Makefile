@@ -74,9 +74,8 @@ format: install  ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-ui: manifest  ## Dagster web UI on the same definitions (http://127.0.0.1:3000)
-	@mkdir -p "$(DAGSTER_HOME)"
-	@test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
+ui: manifest  ## Dagster web UI and daemon: the inbox sensor and schedules run (http://127.0.0.1:3000)
+	@$(BIN)/python -c "import sys, pathlib, pipelines.settings as s; s.write_dagster_yaml(pathlib.Path(sys.argv[1]))" "$(DAGSTER_HOME)"
 	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
 bench: manifest  ## Time and peak memory of generate + ingest (BENCH_SCALE=national|small|tiny)

@@ -1,8 +1,9 @@
 """The Dagster code location (`make ui`, `tranquillity refresh`).
 
 A tiny module over one module per concern (dagster-university's `dagster_and_dbt` layout):
-assets per source (pipelines.assets), the publication checks, the job, and the resources that
-carry every setting (pipelines.resources).
+assets per source (pipelines.assets), the publication checks, the job, what starts it (the
+inbox sensor, the schedules: running as soon as `make ui`'s daemon runs) and the resources
+that carry every setting (pipelines.resources).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pipelines.assets.transform import dbt_models
 from pipelines.dbt_project import dbt_project
 from pipelines.jobs import refresh_job
 from pipelines.resources import run_resources
+from pipelines.schedules import SCHEDULES
+from pipelines.sensors import SENSORS
 
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
@@ -31,6 +34,8 @@ def build_definitions() -> dg.Definitions:
         assets=[*INGESTION_ASSETS, dbt_models, publication],
         asset_checks=PUBLICATION_CHECKS,
         jobs=[refresh_job],
+        sensors=SENSORS,
+        schedules=SCHEDULES,
         resources={
             **run_resources(),
             # The venv's dbt, whether or not the venv is activated.

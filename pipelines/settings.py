@@ -86,11 +86,30 @@ SETTINGS: tuple[Setting, ...] = (
     GATE,
 )
 
-_DAGSTER_YAML = """\
-# Written by tranquillity: project-local Dagster instance, telemetry off.
+# One run at a time: DuckDB has one writer, so a run the sensor or a schedule starts while
+# another refreshes waits in Dagster's queue instead of failing on the warehouse's lock.
+DAGSTER_YAML = """\
+# Written by tranquillity (pipelines/settings.py), rewritten when it differs: project-local
+# Dagster instance, telemetry off, one run at a time.
 telemetry:
   enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
 """
+
+
+def write_dagster_yaml(dagster_home: Path) -> Path:
+    """The instance's dagster.yaml, brought to `DAGSTER_YAML` (a home made by an earlier
+    version gets the new keys); also called by `make ui` for its DAGSTER_HOME."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    path = dagster_home / "dagster.yaml"
+    if not path.exists() or path.read_text(encoding="utf-8") != DAGSTER_YAML:
+        # Whole or not at all: a daemon may be reading it.
+        partial = path.with_name(f".dagster.yaml.{os.getpid()}.tmp")
+        partial.write_text(DAGSTER_YAML, encoding="utf-8")
+        partial.replace(path)
+    return path
 
 
 @dataclass(frozen=True)
@@ -165,13 +184,11 @@ class Home:
         return self.root / "dagster"
 
     def ensure(self) -> Home:
-        """Create the folders (idempotent) and a telemetry-free Dagster instance."""
+        """Create the folders (idempotent) and the Dagster instance's settings."""
         for family in FAMILIES:
             self.inbox_family(family).mkdir(parents=True, exist_ok=True)
         for path in (self.published, self.work, self.state, self.dagster_home):
             path.mkdir(parents=True, exist_ok=True)
         self.secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
-        dagster_yaml = self.dagster_home / "dagster.yaml"
-        if not dagster_yaml.exists():
-            dagster_yaml.write_text(_DAGSTER_YAML)
+        write_dagster_yaml(self.dagster_home)
         return self

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pipelines.ingest.ledger import UNEXPECTED
-from pipelines.ingest.loader import ingest_family, scan_inbox
+from pipelines.ingest.loader import ingest_family, is_temporary, scan_inbox
 from pipelines.ingest.specs import ALL_KINDS, SSMSI_KIND
 from pipelines.settings import FAMILIES, Home
 from pipelines.warehouse import connect
@@ -80,7 +80,7 @@ def check_ingestion(files: list[InboxFile]) -> None:
         recorded = {fichier for _, fichier, *_ in ledger}
         ignored = {where for where, why in scan_inbox(home).ignored if why}
         for file in files:
-            if any(part.startswith((".", "~$")) for part in Path(file.where).parts):
+            if any(is_temporary(part) for part in Path(file.where).parts):
                 continue
             assert file.where in recorded | ignored, file.where
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -63,6 +64,30 @@ FLUSH_ROWS = 1_000_000
 FLUSH_FILES = 1_000
 
 _log = logging.getLogger(__name__)
+
+# Names a file carries while it is written or held open (hidden files, LibreOffice's
+# `.~lock.…#`, Office's `~$…`, partial downloads and copies): nobody's delivery, passed over
+# in silence. Discovery skips them, so neither a refresh nor the inbox sensor reads a file
+# before it has its final name.
+TEMPORARY_PREFIXES = (".", "~$")
+TEMPORARY_SUFFIXES = (".part", ".tmp", ".crdownload")
+
+
+def is_temporary(name: str) -> bool:
+    """Tested on every part of a path: nothing under a hidden folder (a sync tool's cache)
+    is a delivery either. Suffixes in any case: Windows shares upper-case them."""
+    return name.startswith(TEMPORARY_PREFIXES) or name.lower().endswith(TEMPORARY_SUFFIXES)
+
+
+def ledger_name(home: Home, path: Path) -> str:
+    """How the ledger names a delivery (`fichier`): its path under the inbox, `/`-separated."""
+    return path.relative_to(home.inbox).as_posix()
+
+
+def modified_at(path_stat: os.stat_result) -> datetime:
+    """A file's modification time as the ledger stores it (`modifie_le`, naive UTC): the
+    sensor compares the inbox with the ledger in this form."""
+    return datetime.fromtimestamp(path_stat.st_mtime, UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -186,7 +211,7 @@ class FamilyIngestion:
         self.report.ignored.extend(inbox.ignored)
         found = []
         for path in inbox.deliveries[self.family]:
-            relative = path.relative_to(self.home.inbox).as_posix()
+            relative = ledger_name(self.home, path)
             try:
                 stat = path.stat()
             except OSError as exc:  # vanished or unreadable since the listing
@@ -200,7 +225,7 @@ class FamilyIngestion:
                 _Candidate(
                     path=path,
                     relative=relative,
-                    mtime=datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None),
+                    mtime=modified_at(stat),
                     size=stat.st_size,
                     recognised=recognised,
                     name_problem=problem,
@@ -540,8 +565,8 @@ def scan_inbox(home: Home, family: str | None = None) -> Inbox:
     """A delivery is a file placed directly in its family folder. Subfolders are not read
     (operators keep archives there; a partner's dated subfolder must be emptied into the
     family folder) and files outside the family folders belong to no family: both are
-    listed with the reason, never loaded silently. Hidden files and Office lock files
-    (`~$…`) are nobody's deliveries and are passed over in silence.
+    listed with the reason, never loaded silently. Temporary names (`is_temporary`: hidden,
+    lock and partial files) are nobody's deliveries and are passed over in silence.
 
     With `family`, only that family's folder is walked (each ingestion step reads its own:
     the national inbox holds 62,000 files)."""
@@ -553,7 +578,7 @@ def scan_inbox(home: Home, family: str | None = None) -> Inbox:
         return Inbox(deliveries, ignored)
     for path in sorted(top.rglob("*")):
         relative = path.relative_to(home.inbox)
-        if any(part.startswith((".", "~$")) for part in relative.parts) or path.is_dir():
+        if any(is_temporary(part) for part in relative.parts) or path.is_dir():
             continue
         parts = relative.parts
         where = relative.as_posix()
