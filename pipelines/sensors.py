@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import duckdb
 
-from pipelines.ingest.loader import ledger_name, modified_at, scan_inbox
+from pipelines import lock
+from pipelines.ingest.loader import Stamps, inbox_stamps, recorded_stamps
 from pipelines.jobs import refresh_job
 from pipelines.settings import Home
 
@@ -46,23 +47,6 @@ STALE_AFTER = timedelta(hours=12)
 # Files named in the sensor's log line (a national inbox delivers thousands at once).
 LOGGED_FILES = 10
 
-# (size in bytes, modification time as the ledger stores it, ISO), by ledger file name.
-Stamps = dict[str, tuple[int, str]]
-
-
-def inbox_stamps(home: Home) -> Stamps:
-    """Every file a refresh would read now, named and stamped as the ledger would record it
-    (so that the two compare)."""
-    stamps: Stamps = {}
-    for paths in scan_inbox(home).deliveries.values():
-        for path in paths:
-            try:
-                stat = path.stat()
-            except OSError:  # vanished since the listing: nothing to refresh for it
-                continue
-            stamps[ledger_name(home, path)] = (stat.st_size, modified_at(stat).isoformat())
-    return stamps
-
 
 class WarehouseBusy(Exception):
     """Another process (a refresh) holds the warehouse: the ledger cannot be read now."""
@@ -78,15 +62,11 @@ def ledger_stamps(home: Home) -> set[tuple[str, int, str]]:
     except (duckdb.IOException, duckdb.ConnectionException) as exc:
         raise WarehouseBusy(str(exc).splitlines()[0]) from exc
     try:
-        rows = con.execute(
-            "SELECT fichier, taille_octets, modifie_le FROM raw.livraisons "
-            "WHERE taille_octets IS NOT NULL AND modifie_le IS NOT NULL"
-        ).fetchall()
+        return recorded_stamps(con)
     except duckdb.CatalogException:  # a warehouse created before its first ingestion
         return set()
     finally:
         con.close()
-    return {(str(fichier), int(size), modified.isoformat()) for fichier, size, modified in rows}
 
 
 def refresh_running(instance: dg.DagsterInstance) -> str | None:
@@ -139,6 +119,10 @@ def inbox_deliveries(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
     running = refresh_running(context.instance)
     if running is not None:
         return dg.SkipReason(f"refresh {running} not finished: next tick")
+    try:  # a refresh from the command line runs outside Dagster's queue: its lock says so
+        lock.release(lock.acquire(home, by="inbox sensor (checking)"))
+    except lock.RefreshRunning as exc:
+        return dg.SkipReason(f"next tick: {exc}")
     try:
         known = ledger_stamps(home)
     except WarehouseBusy as exc:

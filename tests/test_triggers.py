@@ -197,6 +197,20 @@ def test_a_warehouse_held_by_a_refresh_skips_the_tick(home: Home, sensor: Sensor
     )
 
 
+def test_a_command_line_refresh_holding_the_lock_skips_the_tick(home: Home, sensor: Sensor) -> None:
+    """`tranquillity refresh` runs outside Dagster's queue: the sensor sees its lock."""
+    from tests.test_lock import held_elsewhere
+
+    incidents(home)
+    assert sensor.tick() == []
+    cursor = sensor.cursor
+    with held_elsewhere(home):
+        assert sensor.tick() == []
+        assert sensor.skip and "another refresh is running" in sensor.skip
+        assert sensor.cursor == cursor
+    assert len(sensor.tick()) == 1
+
+
 def test_the_sensor_waits_while_a_refresh_runs(home: Home, sensor: Sensor) -> None:
     incidents(home)
     assert sensor.tick() == []

@@ -536,29 +536,44 @@ class Inbox:
     ignored: list[tuple[str, str]]
 
 
-def unrecorded_files(con: duckdb.DuckDBPyConnection, home: Home) -> list[str]:
-    """Delivery files of the inbox the ledger has not seen as they are now: a new name, or a
-    known name with another size or modification time (a replaced file). Compared without
-    reading the files (hashing 62,000 files nationally takes minutes): a file only touched
-    counts as changed, and the loader then finds its bytes already recorded."""
-    recorded = {
-        (f, size, mtime)
-        for f, size, mtime in con.execute(
-            "SELECT fichier, taille_octets, modifie_le FROM raw.livraisons"
-        ).fetchall()
-    }
-    found = []
+# (size in bytes, modification time as the ledger stores it, ISO), by ledger file name.
+Stamps = dict[str, tuple[int, str]]
+
+
+def inbox_stamps(home: Home) -> Stamps:
+    """Every file a refresh would read now, named and stamped as the ledger would record it
+    (so that the two compare without reading the files: hashing 62,000 files nationally
+    takes minutes). The refresh's "nothing new" test and the inbox sensor both use it."""
+    stamps: Stamps = {}
     for paths in scan_inbox(home).deliveries.values():
         for path in paths:
             try:
                 stat = path.stat()
-            except OSError:
-                continue  # vanished since the listing
-            relative = path.relative_to(home.inbox).as_posix()
-            mtime = datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None)
-            if (relative, stat.st_size, mtime) not in recorded:
-                found.append(relative)
-    return found
+            except OSError:  # vanished since the listing: nothing to refresh for it
+                continue
+            stamps[ledger_name(home, path)] = (stat.st_size, modified_at(stat).isoformat())
+    return stamps
+
+
+def recorded_stamps(con: duckdb.DuckDBPyConnection) -> set[tuple[str, int, str]]:
+    """(file, size, time) of every delivery the ledger knows, in `inbox_stamps`' form."""
+    rows = con.execute(
+        "SELECT fichier, taille_octets, modifie_le FROM raw.livraisons "
+        "WHERE taille_octets IS NOT NULL AND modifie_le IS NOT NULL"
+    ).fetchall()
+    return {(str(fichier), int(size), modified.isoformat()) for fichier, size, modified in rows}
+
+
+def unrecorded_files(con: duckdb.DuckDBPyConnection, home: Home) -> list[str]:
+    """Delivery files of the inbox the ledger has not seen as they are now: a new name, or a
+    known name with another size or modification time (a replaced file). A file only
+    touched counts as changed: the loader then finds its bytes already recorded."""
+    recorded = recorded_stamps(con)
+    return sorted(
+        name
+        for name, (size, mtime) in inbox_stamps(home).items()
+        if (name, size, mtime) not in recorded
+    )
 
 
 def scan_inbox(home: Home, family: str | None = None) -> Inbox:
