@@ -54,7 +54,12 @@ from pipelines.ingest.specs import (
     recognise,
 )
 from pipelines.ingest.validate import Rule, Validated, validate
-from pipelines.quality.deliveries import DeliveryGate, Previous, profile
+from pipelines.quality.deliveries import (
+    RESIDENCE_OUTSIDE_STOCK,
+    DeliveryGate,
+    Previous,
+    profile,
+)
 from pipelines.quality.runner import QualityRun
 from pipelines.settings import FAMILIES, Home
 
@@ -374,7 +379,7 @@ class FamilyIngestion:
         self.batch.profiles.append(
             profile(
                 row,
-                validated.quarantine.get_column("regle").to_list(),
+                [*validated.quarantine.get_column("regle").to_list(), *validated.flagged],
                 Previous(
                     same_key=series.get(period),
                     previous_period=series[max(earlier)] if earlier else None,
@@ -418,36 +423,35 @@ class FamilyIngestion:
             )
             validated.loaded = ssmsi.finish(validated.loaded, edition, schema)
             return validated, dialect, str(edition)
-        rules: list[Rule] = []
+        validated = validate(raw, kind, period=recognised.period, key=self.key)
         if kind.name == "incidents" and recognised.period:
+            # Residences missing from the applicable stock are loaded (dbt leaves them out and
+            # reports them, against the stock that applies at each build); the delivery suite
+            # still weighs their share, to hold a file of the wrong landlord.
             residences = self._stock_residences(recognised.landlord or "", recognised.period[:4])
-            label = f"{recognised.landlord} {recognised.period[:4]}"
-            if residences:
-                message = pl.format(
-                    f"id_residence: '{{}}' absente du patrimoine {label}",
-                    pl.col("id_residence").str.strip_chars(),
-                )
-            else:
-                message = pl.lit(f"id_residence: aucun patrimoine {label} n'a été livré")
-            rules.append(
-                Rule(
-                    "residence_hors_patrimoine",
-                    pl.col("id_residence").str.strip_chars().is_in(list(residences)).not_(),
-                    message,
-                )
-            )
-        validated = validate(raw, kind, period=recognised.period, key=self.key, extra_rules=rules)
+            missing = validated.loaded.filter(
+                pl.col("id_residence").is_in(list(residences)).not_()
+            ).height
+            validated.flagged = [RESIDENCE_OUTSIDE_STOCK] * missing
         return validated, dialect, None
 
     def _stock_residences(self, landlord: str, year: str) -> frozenset[str]:
-        """Residences of the landlord's newest loaded stock file of that year."""
+        """Residences of the landlord's stock applicable to that year (contract section 3, as
+        dbt's int_patrimoine__annee_applicable): its newest loaded stock file of the latest
+        year <= `year`, else of its earliest year; none when it has delivered no stock."""
         if (landlord, year) not in self._residences:
             rows = self.con.execute(
                 f"""
-                WITH current AS (
-                    SELECT livraison_id FROM raw.livraisons
-                    WHERE type_fichier = 'patrimoine' AND code_bailleur = ? AND periode = ?
-                      AND {LOADED}
+                WITH stocks AS (
+                    SELECT livraison_id, periode, modifie_le, fichier FROM raw.livraisons
+                    WHERE type_fichier = 'patrimoine' AND code_bailleur = ? AND {LOADED}
+                ),
+                applicable AS (
+                    SELECT coalesce(max(periode) FILTER (WHERE periode <= ?), min(periode)) AS p
+                    FROM stocks
+                ),
+                current AS (
+                    SELECT livraison_id FROM stocks WHERE periode = (SELECT p FROM applicable)
                     ORDER BY modifie_le DESC, fichier DESC LIMIT 1
                 )
                 SELECT DISTINCT id_residence FROM raw.landlord_patrimoine

@@ -54,6 +54,10 @@ class Validated:
     ignored_columns: list[str]
     # What was repaired rather than quarantined (padded commune codes), one sentence each.
     notes: list[str] = field(default_factory=list)
+    # Loaded rows that a delivery-level expectation still weighs, one rule code per row (an
+    # incident citing a residence missing from the applicable stock: loaded, judged by dbt
+    # against whatever stock applies at each build, never quarantined for the order of arrival).
+    flagged: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:

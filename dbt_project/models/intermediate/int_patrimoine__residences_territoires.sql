@@ -1,8 +1,9 @@
--- Bridge: each (year, landlord, residence) with every territory it belongs to, one row per level.
+-- Bridge: each (year of use, landlord, residence, from the applicable stock) with every territory it belongs to, one row per level.
 with r as (select * from {{ ref('int_patrimoine__residences') }})
 
 select
     annee,
+    annee_patrimoine,
     code_bailleur,
     id_residence,
     'residence' as niveau,
@@ -12,6 +13,7 @@ from r
 union all
 select
     annee,
+    annee_patrimoine,
     code_bailleur,
     id_residence,
     'qpv' as niveau,
@@ -22,6 +24,7 @@ where code_qpv is not null
 union all
 select
     annee,
+    annee_patrimoine,
     code_bailleur,
     id_residence,
     'commune' as niveau,
@@ -32,6 +35,7 @@ where code_commune is not null
 union all
 select
     annee,
+    annee_patrimoine,
     code_bailleur,
     id_residence,
     'epci' as niveau,
@@ -42,6 +46,7 @@ where code_epci is not null
 union all
 select
     annee,
+    annee_patrimoine,
     code_bailleur,
     id_residence,
     'departement' as niveau,
@@ -52,6 +57,7 @@ where code_departement is not null
 union all
 select
     annee,
+    annee_patrimoine,
     code_bailleur,
     id_residence,
     'bailleur' as niveau,
@@ -61,6 +67,7 @@ from r
 union all
 select
     annee,
+    annee_patrimoine,
     code_bailleur,
     id_residence,
     'ensemble' as niveau,

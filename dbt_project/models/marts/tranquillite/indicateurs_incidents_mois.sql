@@ -1,5 +1,7 @@
 -- Incidents per 1,000 dwellings, per territory, month and category (docs/published-tables.md).
--- Denominator: dwellings of the covering landlords' stock of the month's year, in the territory.
+-- Denominator: dwellings of the covering landlords' stock applicable to the month's year (the
+-- latest stock year <= it, else the earliest: int_patrimoine__annee_applicable), in the
+-- territory; annee_patrimoine is the smallest stock year used in the row.
 with couverture as (
     select
         code_bailleur,
@@ -10,6 +12,7 @@ with couverture as (
 territoires as (
     select
         annee,
+        annee_patrimoine,
         code_bailleur,
         id_residence,
         niveau,
@@ -23,7 +26,8 @@ denominateurs as (
         t.niveau,
         t.code_territoire,
         c.mois,
-        sum(t.n_logements) as n_logements
+        sum(t.n_logements) as n_logements,
+        min(t.annee_patrimoine) as annee_patrimoine
     from couverture as c
     inner join territoires as t
         on t.code_bailleur = c.code_bailleur
@@ -91,7 +95,8 @@ select
     k.categorie,
     cast(coalesce(c.n_incidents, 0) as bigint) as n_incidents,
     cast(d.n_logements as bigint) as n_logements,
-    cast(1000.0 * coalesce(c.n_incidents, 0) / d.n_logements as double) as taux_pour_1000_logements
+    cast(1000.0 * coalesce(c.n_incidents, 0) / d.n_logements as double) as taux_pour_1000_logements,
+    cast(d.annee_patrimoine as integer) as annee_patrimoine
 from denominateurs as d
 cross join categories as k
 left join comptes as c
