@@ -424,7 +424,7 @@ def test_no_clear_personal_identifier_in_any_table(home: Home) -> None:
         INCIDENTS_HEADER,
         [
             f"I1;2025-01-03;R1;;DEG;hall;2;;oui;;{clear_tenants[0]};voisin M. Dupont",
-            f"I2;2025-01-03;R9;;DEG;hall;2;;oui;;{clear_tenants[1]};",  # quarantined
+            f"I2;2025-02-03;R1;;DEG;hall;2;;oui;;{clear_tenants[1]};",  # quarantined
         ],
     )
     write_delimited(
