@@ -1,6 +1,7 @@
--- Deduplicated incidents with their residence's territories (stock applicable to the incident's year).
--- Incidents whose residence is not in that stock are left out, and reported by the warning
--- test warn_incidents_residence_hors_patrimoine (judged again whenever the applicable stock changes).
+-- Deduplicated incidents with their residence's territories (the stock applicable to the
+-- incident's year). Incidents whose residence is not in that stock are left out, and reported
+-- by the warning test warn_incidents_residence_hors_patrimoine (judged again whenever the
+-- applicable stock changes).
 select
     i.code_bailleur,
     i.id_incident,

@@ -1,4 +1,5 @@
--- Bridge: each (year of use, landlord, residence, from the applicable stock) with every territory it belongs to, one row per level.
+-- Bridge: each (year of use, landlord, residence of the applicable stock) with every
+-- territory it belongs to, one row per level.
 with r as (select * from {{ ref('int_patrimoine__residences') }})
 
 select
