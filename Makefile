@@ -78,7 +78,7 @@ ui: manifest  ## Dagster web UI and daemon: the inbox sensor and schedules run (
 	@$(BIN)/python -c "import sys, pathlib, pipelines.settings as s; s.write_dagster_yaml(pathlib.Path(sys.argv[1]))" "$(DAGSTER_HOME)"
 	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
-bench: manifest  ## Time and peak memory of generate + ingest (BENCH_SCALE=national|small|tiny)
+bench: manifest  ## Time and peak memory of generate and the monthly cycle: full, new month, nothing new (BENCH_SCALE=national|small|tiny)
 	$(BIN)/python -m tests.bench $(BENCH_SCALE)
 
 clean-warehouse:  ## Delete runtime data under TRANQUILLITY_HOME (keeps its README)

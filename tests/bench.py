@@ -1,4 +1,8 @@
-"""Benchmark: wall time and peak memory of generating and ingesting a scale.
+"""Benchmark: wall time and peak memory of generating a scale and of the monthly cycle.
+
+The cycle, as an operator lives it: a full refresh of every month but the last; the last
+month's files arrive and a refresh publishes them; a refresh with nothing new. The three are
+measured in the same run, so compare them with each other (this machine is shared).
 
 Run with `make bench` (national) or `python -m tests.bench small`. Each step runs in its own
 process so that its peak resident memory is its own (getrusage of the waited child). The
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,11 +80,43 @@ def check_seconds(home: Path) -> dict[str, float]:
     return found
 
 
+MONTH = re.compile(r"(\d{4}-\d{2})")
+
+
+def _month(path: Path) -> str | None:
+    found = MONTH.search(path.name)
+    return found.group(1) if found else None
+
+
+def deliver_all_but_last_month(source: Path, inbox: Path) -> str:
+    """Copy every generated file but those of the last month (same bytes, same mtime)."""
+    files = [p for p in source.rglob("*") if p.is_file()]
+    last = max(m for m in map(_month, files) if m)
+    for path in files:
+        if _month(path) != last:
+            _copy(path, source, inbox)
+    return last
+
+
+def deliver_month(source: Path, inbox: Path, month: str) -> int:
+    files = [p for p in source.rglob("*") if p.is_file() and _month(p) == month]
+    for path in files:
+        _copy(path, source, inbox)
+    return len(files)
+
+
+def _copy(path: Path, source: Path, inbox: Path) -> None:
+    target = inbox / path.relative_to(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(path, target)
+
+
 def main(scale: str) -> int:
     root = Path(os.environ.get("BENCH_HOME") or tempfile.mkdtemp(prefix=f"bench-{scale}-"))
     home = root / "home"
-    if home.exists():
-        shutil.rmtree(home)
+    for stale in (home, root / "source"):
+        if stale.exists():
+            shutil.rmtree(stale)
     env = dict(os.environ, TRANQUILLITY_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
     env.setdefault("DO_NOT_TRACK", "1")
     tranquillity = str(Path(sys.executable).with_name("tranquillity"))
@@ -96,17 +133,23 @@ def main(scale: str) -> int:
                 "--seed",
                 "42",
                 "--out",
-                str(home / "inbox"),
+                str(root / "source"),
             ],
             env,
         )
     )
-    files, size = disk_usage(home / "inbox")
+    files, size = disk_usage(root / "source")
     print(f"inbox: {files} files, {size / 2**20:.0f} MiB", flush=True)
-    results.append(measure("refresh (ingest)", [tranquillity, "refresh"], env))
+    last = deliver_all_but_last_month(root / "source", home / "inbox")
+    results.append(measure("refresh (all months but the last)", [tranquillity, "refresh"], env))
+    full = results[-1]
+    arrived = deliver_month(root / "source", home / "inbox", last)
+    print(f"{arrived} files of {last} arrive", flush=True)
+    results.append(measure(f"refresh (new month {last})", [tranquillity, "refresh"], env))
+    results.append(measure("refresh (nothing new)", [tranquillity, "refresh"], env))
     db = home / "work" / "warehouse.duckdb"
     checks = check_seconds(home)
-    refresh_seconds = float(results[-1]["seconds"])  # type: ignore[arg-type]
+    refresh_seconds = float(full["seconds"])  # type: ignore[arg-type]
     print(
         f"checks: {checks['total']:.0f} s of the {refresh_seconds:.0f} s refresh "
         f"({100 * checks['total'] / refresh_seconds:.0f} %): {json.dumps(checks)}",
