@@ -3,10 +3,11 @@
 The operator reading `tranquillity refresh` is not a Dagster developer: a gate that blocks a
 publication is an expected outcome and must read as a summary, not as stack traces. So
 everything the run prints (Dagster's event lines, dbt's output, Great Expectations' warnings,
-child processes) goes to one log file per refresh under `$TRANQUILLITY_HOME/logs/`, and the run
-comes back classified, as a value (`RefreshOutcome`: published, blocked or failed, with what the
-summary shows): the command line only prints it. A real failure is then one line naming the
-step and the error, with the log path for the full trace.
+child processes) goes to one log file per refresh under `$TRANQUILLITY_HOME/logs/`, the
+terminal only showing how far the run is (pipelines.progress), and the run comes back
+classified, as a value (`RefreshOutcome`: published, blocked or failed, with what the summary
+shows): the command line only prints it. A real failure is then one line naming the step and
+the error, with the log path for the full trace.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import duckdb
 
-from pipelines import alerts
+from pipelines import alerts, progress
 from pipelines.audit import CheckOutcome, outcomes_of_run
 from pipelines.ingest.ledger import UNEXPECTED, Status, ledger_summary, waiting_blocked
 from pipelines.ingest.loader import scan_inbox, unrecorded_files
@@ -71,21 +72,28 @@ def new_log_path(home: Home, started: datetime, run_id: str) -> Path:
 
 
 @contextlib.contextmanager
-def output_to(log: Path) -> Iterator[None]:
+def output_to(log: Path) -> Iterator[TextIO]:
     """Send everything printed meanwhile to `log`, at both levels where output escapes: the
     Python streams (Dagster's console logger, dagster-dbt's copy of dbt's output, warnings)
-    and the process's file descriptors 1 and 2 (child processes, native libraries)."""
+    and the process's file descriptors 1 and 2 (child processes, native libraries).
+
+    Yields the operator's terminal as it was before (standard error), for the progress
+    display (pipelines.progress): a duplicate of its descriptor, which neither the redirect
+    nor Dagster's capture of the steps' output touches; or, when standard error is no
+    descriptor (click's test runner), the stream itself, which only the Python-level
+    redirect would replace."""
     log.parent.mkdir(parents=True, exist_ok=True)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     with log.open("a", encoding="utf-8", buffering=1) as handle:
+        terminal = _terminal()
         saved = (os.dup(1), os.dup(2))
         try:
             os.dup2(handle.fileno(), 1)
             os.dup2(handle.fileno(), 2)
             with contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
-                yield
+                yield terminal
         finally:
             for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
                 with contextlib.suppress(Exception):
@@ -94,6 +102,17 @@ def output_to(log: Path) -> Iterator[None]:
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
+            if terminal is not sys.stderr:
+                terminal.close()
+
+
+def _terminal() -> TextIO:
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: no descriptor
+        return sys.stderr
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    return open(os.dup(fd), "w", encoding=encoding, errors="replace", buffering=1)
 
 
 def run_refresh(home: Home, announce: Callable[[RefreshRun], None] | None = None) -> RefreshRun:
@@ -109,7 +128,7 @@ def run_refresh(home: Home, announce: Callable[[RefreshRun], None] | None = None
     run = RefreshRun(run_id=run_id, log=new_log_path(home, started, run_id), started=started)
     if announce is not None:
         announce(run)
-    with output_to(run.log):
+    with output_to(run.log) as terminal, progress.shown_on(terminal):
         print(f"tranquillity refresh: run {run.run_id}, started {started.isoformat()}")
         try:
             _execute(run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,11 @@ def test_refresh_without_reference_is_blocked_and_publishes_nothing(home: Home) 
     assert "Traceback" not in result.output and "Stack Trace" not in result.output
     assert f"log: {home.logs}/refresh-" in result.output
     assert "publication BLOCKED" in result.output
+    # Progress while it ran, in plain lines (no terminal here): per family, per dbt layer.
+    assert "ingested landlord: 3/3 files, 5 rows, " in result.output
+    assert "ingested police: 0/0 files, 0 rows, 0 rows/s" in result.output
+    assert re.search(r"^dbt staging: \d+/\d+ done, \d+s$", result.output, re.MULTILINE)
+    assert "dbt tests: " in result.output and "\x1b[" not in result.output
     assert "assert_communes_in_epci_file [dbt_test]" in result.output
     assert "13055" in result.output  # the example names the offending commune
     assert not home.current_publication.exists()

@@ -3,15 +3,20 @@
 dbt tests attached to a model surface as Dagster asset checks; in addition every test, unit
 test and model outcome of the build is written to `audit.controles` for this run, because the
 publish step must decide from a record it reads itself (see `pipelines.audit`).
+
+While the build runs, the operator's terminal shows its nodes done per layer
+(`LayerCounter`, pipelines.progress), counted from dbt's events as they stream.
 """
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue, Output
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from pipelines import progress
 from pipelines.audit import CheckOutcome, record
 from pipelines.dbt_project import dbt_project
 from pipelines.resources import WarehouseResource
@@ -28,6 +33,64 @@ class TranquillityTranslator(DagsterDbtTranslator):
             if layer in fqn:
                 return layer
         return "seeds" if dbt_resource_props.get("resource_type") == "seed" else "dbt"
+
+
+# What `dbt build` runs, and where each counts on the operator's terminal: tests (data and
+# unit tests, two thirds of the nodes) on their own line, the rest by their UI group.
+_BUILT = ("seed", "model", "snapshot", "test", "unit_test")
+_TESTS = ("test", "unit_test")
+_LAYER_ORDER = ("seeds", *_LAYERS, "dbt", "tests")
+# A node is done at its result line or its skip, or at any event giving it a final status
+# (a passing unit test's result line carries the status of the node before it ran).
+_RESULTS = frozenset(
+    (
+        *("LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"),
+        *("SkippingDetails", "LogSkipBecauseError", "NodeFinished"),
+    )
+)
+_FINISHED = frozenset(
+    ("success", "error", "skipped", "pass", "fail", "warn", "partial success", "runtime error")
+)
+
+
+def node_layer(node: Mapping[str, Any]) -> str:
+    if node.get("resource_type") in _TESTS:
+        return "tests"
+    return TranquillityTranslator().get_group_name(node) or "dbt"
+
+
+class LayerCounter:
+    """The build's nodes done, per layer, from dbt's streamed events."""
+
+    def __init__(self, manifest: Mapping[str, Any]):
+        nodes = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
+        self.layers = {
+            unique_id: node_layer(node)
+            for unique_id, node in nodes.items()
+            if node.get("resource_type") in _BUILT
+            and node.get("config", {}).get("materialized") != "ephemeral"
+        }
+        self.finished: set[str] = set()
+
+    @property
+    def totals(self) -> dict[str, int]:
+        """Nodes per layer, in the order the data flows (a subset build runs fewer)."""
+        counts = Counter(self.layers.values())
+        return {layer: counts[layer] for layer in _LAYER_ORDER if counts[layer]}
+
+    def finished_layer(self, raw_event: Mapping[str, Any]) -> str | None:
+        """The layer of the node this event finishes, or None (not a node's end, or again)."""
+        node = (raw_event.get("data") or {}).get("node_info") or {}
+        unique_id = node.get("unique_id")
+        name = (raw_event.get("info") or {}).get("name")
+        if not unique_id or unique_id in self.finished:
+            return None
+        if name not in _RESULTS and node.get("node_status") not in _FINISHED:
+            return None
+        self.finished.add(unique_id)
+        if unique_id in self.layers:
+            return self.layers[unique_id]
+        return "tests" if unique_id.split(".")[0] in _TESTS else "dbt"
 
 
 def outcomes_from_run_results(
@@ -104,11 +167,27 @@ def dbt_models(
     invocation = dbt.cli(
         ["build"], context=context, raise_on_error=False, target_path=home.work / "dbt_target"
     )
+    manifest = json.loads(dbt_project.manifest_path.read_text())
     # dagster-dbt's `fetch_row_counts()` would open the file while dbt's process holds
     # DuckDB's write lock: the events wait for the end of the build, then get their counts.
-    events = list(invocation.stream())
+    # dbt's raw events are read here (what `stream()` does) to count them as they come.
+    events: list[Any] = []
+    counter = LayerCounter(manifest)
+    with progress.dbt_build(counter.totals) as shown:
+        for message in invocation.stream_raw_events():
+            layer = counter.finished_layer(message.raw_event)
+            if layer is not None:
+                shown.advance(layer)
+            events.extend(
+                message.to_default_asset_events(
+                    manifest=invocation.manifest,
+                    dagster_dbt_translator=invocation.dagster_dbt_translator,
+                    context=context,
+                    target_path=invocation.target_path,
+                    project=invocation.project,
+                )
+            )
     run_results = invocation.get_artifact("run_results.json")
-    manifest = json.loads(dbt_project.manifest_path.read_text())
     outcomes = outcomes_from_run_results(run_results, manifest)
     with warehouse.get_connection() as con:
         outcomes = [_with_examples(con, o) for o in outcomes]

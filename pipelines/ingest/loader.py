@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines import progress
 from pipelines.audit import CheckOutcome
 from pipelines.ingest import ssmsi
 from pipelines.ingest.ledger import (
@@ -241,16 +242,21 @@ class FamilyIngestion:
     # -- main loop -----------------------------------------------------------------------
     def run(self) -> FamilyReport:
         current_kind: str | None = None
-        for candidate in self.candidates():
-            kind_name = candidate.recognised.kind.name if candidate.recognised else None
-            if kind_name != current_kind:
-                # Incidents are checked against stock: the stock must be flushed first.
-                self.flush()
-                current_kind = kind_name
-            self._ingest(candidate)
-            if self.batch.full:
-                self.flush()
-        self.flush()
+        candidates = self.candidates()
+        # Every file of the folder counts (an already recorded one is hashed too); the rate
+        # includes the batches' writes.
+        with progress.ingestion(self.family, len(candidates)) as shown:
+            for done, candidate in enumerate(candidates, start=1):
+                kind_name = candidate.recognised.kind.name if candidate.recognised else None
+                if kind_name != current_kind:
+                    # Incidents are checked against stock: the stock must be flushed first.
+                    self.flush()
+                    current_kind = kind_name
+                self._ingest(candidate)
+                if self.batch.full:
+                    self.flush()
+                shown.update(done, self.report.rows_read)
+            self.flush()
         update_statuses(self.con)
         resolve_blocked(self.con)
         waiting = waiting_blocked(self.con, self.family)
