@@ -43,6 +43,8 @@ ENVIRONMENT_READERS = {
     "pipelines/resources.py",
     # Redirects file descriptors of the process for the refresh log (no setting read).
     "pipelines/refresh.py",
+    # Reads TERM, what the terminal can draw (a property of the terminal, not a setting).
+    "pipelines/progress.py",
 }
 
 
