@@ -238,7 +238,7 @@ def update_statuses(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def resolve_blocked(con: duckdb.DuckDBPyConnection) -> None:
-    """A blocked delivery stops blocking once a newer delivery for its key is loaded."""
+    """A held delivery stops waiting once a newer delivery for its key is loaded."""
     con.execute(
         f"""
         UPDATE raw.livraisons AS b
@@ -260,7 +260,8 @@ def resolve_blocked(con: duckdb.DuckDBPyConnection) -> None:
 def waiting_blocked(
     con: duckdb.DuckDBPyConnection, family: str | None = None
 ) -> list[tuple[int, str, str]]:
-    """Blocked deliveries (of a family, or all) not yet replaced: each blocks publication."""
+    """Held deliveries (of a family, or all) not yet replaced: listed in the publication,
+    alerted, and blocking it in strict mode."""
     return [
         (int(lid), str(f), str(m))
         for lid, f, m in con.execute(
