@@ -18,7 +18,7 @@ import os
 import sys
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,6 +33,10 @@ from pipelines.ingest.ledger import UNEXPECTED, Status, ledger_summary, waiting_
 from pipelines.ingest.loader import scan_inbox, unrecorded_files
 from pipelines.lock import acquire, release
 from pipelines.settings import Home
+
+# Tag of the runs `tranquillity refresh` starts: their alerts come from this module, so the
+# failure sensor (pipelines/sensors.py) passes over them.
+STARTED_BY_TAG = "tranquillity/started_by"
 
 # Refresh logs kept in `logs/` (older ones are deleted): about a year of daily refreshes.
 KEEP_LOGS = 400
@@ -158,9 +162,18 @@ def _execute(run: RefreshRun) -> None:
     with DagsterInstance.get() as instance:
         job = build_definitions().resolve_job_def("refresh")
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=config, run_id=run.run_id
+            instance=instance,
+            raise_on_error=False,
+            run_config=config,
+            run_id=run.run_id,
+            tags={STARTED_BY_TAG: "command line"},
         )
-    for event in result.all_events:
+    _collect(run, result.all_events)
+
+
+def _collect(run: RefreshRun, events: Iterable[Any]) -> None:
+    """The failed steps and the publication id of a run, from its Dagster events."""
+    for event in events:
         if event.event_type_value == "STEP_FAILURE" and event.step_key:
             error = event.step_failure_data.error if event.step_failure_data else None
             run.failures.append(_step_failure(event.step_key, error))
@@ -170,6 +183,24 @@ def _execute(run: RefreshRun) -> None:
             and event.asset_key.path == ["publication"]
         ):
             run.publication_id = str(event.materialization.metadata["publication_id"].value)
+
+
+def classify_dagster_run(home: Home, instance: Any, run_id: str) -> RefreshOutcome:
+    """The outcome of a run the daemon started (UI, sensor, schedule), classified as the
+    command line classifies its own: the failure sensor raises the same alerts from it."""
+    events = [r.dagster_event for r in instance.all_logs(run_id) if r.dagster_event is not None]
+    now = datetime.now(UTC)
+    run = RefreshRun(run_id=run_id, log=Path("dagster"), started=now, finished=now)
+    _collect(run, events)
+    if not run.failures:  # failed outside any step (e.g. its resources: the refresh lock)
+        for event in events:
+            if event.is_run_failure:
+                error = getattr(event.event_specific_data, "error", None)
+                if error is not None:
+                    run.failures.append(_step_failure("run", error))
+                else:
+                    run.failures.append(StepFailure("run", event.message or "run failed", ""))
+    return _classify(home, run)
 
 
 def _step_failure(step: str, error: Any) -> StepFailure:

@@ -23,9 +23,10 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import duckdb
 
-from pipelines import lock
+from pipelines import alerts, lock
 from pipelines.ingest.loader import Stamps, inbox_stamps, recorded_stamps
 from pipelines.jobs import refresh_job
+from pipelines.refresh import STARTED_BY_TAG, classify_dagster_run
 from pipelines.settings import Home
 
 # A file must keep its size and time over this long (two ticks) to count as delivered.
@@ -151,4 +152,24 @@ def inbox_deliveries(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key(new))], cursor=cursor)
 
 
-SENSORS = [inbox_deliveries]
+@dg.run_failure_sensor(
+    name="refresh_failure_alerts",
+    monitored_jobs=[refresh_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Alerts (pipelines/alerts.py) for a refresh run started from the UI, the inbox "
+    "sensor or a schedule that failed or was blocked by a gate.",
+)
+def refresh_failure_alerts(context: dg.RunFailureSensorContext) -> None:
+    """A run the daemon started has no command line to raise its alerts: this sensor does,
+    classifying the run as the command line would (failed, or blocked by a gate, with the
+    held deliveries) and sending the same alerts. Runs of `tranquillity refresh` (tagged)
+    alert by themselves."""
+    run = context.dagster_run
+    if STARTED_BY_TAG in run.tags:
+        return
+    home = Home.from_env()
+    outcome = classify_dagster_run(home, context.instance, run.run_id)
+    alerts.emit(home, alerts.alerts_of(outcome, alerts.held_alerted(home)))
+
+
+SENSORS = [inbox_deliveries, refresh_failure_alerts]

@@ -261,3 +261,37 @@ def test_dagster_runs_one_refresh_at_a_time(tmp_path: Path) -> None:
     assert elsewhere.read_text() == DAGSTER_YAML
     ui_recipe = (REPO / "Makefile").read_text().split("\nui:", 1)[1].split("\n\n", 1)[0]
     assert "write_dagster_yaml" in ui_recipe
+
+
+def test_a_failed_run_started_by_dagster_raises_the_same_alerts(home: Home) -> None:
+    """The command line raises the alerts of its own runs; for a run the daemon started (UI,
+    inbox sensor, schedule), the failure sensor classifies it the same way and alerts."""
+    import json
+
+    from pipelines.refresh import STARTED_BY_TAG
+    from pipelines.sensors import refresh_failure_alerts
+    from tests.test_lock import held_elsewhere
+
+    job = build_definitions().resolve_job_def("refresh")
+
+    def failed_run(tags: dict[str, str]) -> None:
+        with dg.DagsterInstance.get() as instance:
+            with held_elsewhere(home):  # fails at once: another refresh holds the lock
+                result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+            assert not result.success
+            failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+            context = dg.build_run_status_sensor_context(
+                sensor_name="refresh_failure_alerts",
+                dagster_instance=instance,
+                dagster_run=result.dagster_run,
+                dagster_event=failure[-1].dagster_event,
+            ).for_run_failure()
+            refresh_failure_alerts(context)
+
+    failed_run({STARTED_BY_TAG: "command line"})  # alerted by the command line itself
+    assert not home.alerts.exists()
+    failed_run({})
+    [line] = home.alerts.read_text().splitlines()
+    alert = json.loads(line)
+    assert alert["kind"] == "refresh_failed"
+    assert "another refresh is running" in alert["message"], alert
