@@ -329,16 +329,6 @@ def test_a_held_delivery_never_stops_the_publication(
     unknown.write_bytes(other.read_bytes())
     os.utime(unknown, (later, later))
 
-    def listed(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-        """The publication's deliveries of that landlord's two months, with their status."""
-        return dict(
-            con.execute(
-                "SELECT fichier, statut FROM publication_livraisons WHERE code_bailleur = ? "
-                "AND type_fichier = 'incidents' AND periode IN (?, ?)",
-                [landlord, month, new_month],
-            ).fetchall()
-        )
-
     # Strict: any held delivery blocks; the publication stays as it was.
     before_bytes = current.read_bytes()
     monkeypatch.setenv("TRANQUILLITY_GATE", "strict")
@@ -368,7 +358,14 @@ def test_a_held_delivery_never_stops_the_publication(
         ).fetchall()[0][0]
     assert loaded == 0  # nothing of a held delivery enters the raw tables
     with duckdb.connect(str(current), read_only=True) as con:
-        statuses = listed(con)
+        statuses = dict(
+            con.execute(
+                "SELECT fichier, statut FROM publication_livraisons WHERE code_bailleur = ? "
+                "AND type_fichier = 'incidents' "
+                "AND periode IN (?, ?)",
+                [landlord, month, new_month],
+            ).fetchall()
+        )
         covered = {
             str(m)[:7]
             for (m,) in con.execute(
@@ -401,7 +398,14 @@ def test_a_held_delivery_never_stops_the_publication(
     assert not any(wrong.name in line for line in held), held  # replaced: no longer held
     assert any(unknown.name in line for line in held), held  # still held, still reported
     with duckdb.connect(str(current), read_only=True) as con:
-        statuses = listed(con)
+        statuses = dict(
+            con.execute(
+                "SELECT fichier, statut FROM publication_livraisons WHERE code_bailleur = ? "
+                "AND type_fichier = 'incidents' "
+                "AND periode IN (?, ?)",
+                [landlord, month, new_month],
+            ).fetchall()
+        )
     assert statuses == {f"landlord/{fixed.name}": "chargee", f"landlord/{unknown.name}": "bloquee"}
 
 
