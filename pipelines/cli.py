@@ -72,6 +72,24 @@ def _parse_months(value: str | None) -> tuple[date, date] | None:
     return first, last
 
 
+def _backfill_months(value: str | None) -> tuple[date, date] | None:
+    """`--mois`: one month or a range, within the monthly partitions."""
+    if value is None:
+        return None
+    from pipelines.partitions import monthly_partitions
+
+    months = _parse_months(value if ":" in value else f"{value}:{value}")
+    assert months is not None
+    keys = monthly_partitions.get_partition_keys()
+    first, last = date.fromisoformat(keys[0]), date.fromisoformat(keys[-1])
+    if months[0] < first or months[1] > last:
+        raise click.BadParameter(
+            f"{value}: the monthly partitions go from {first:%Y-%m} to {last:%Y-%m}",
+            param_hint="--mois",
+        )
+    return months
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -137,9 +155,18 @@ def generate(scale: str, seed: int, out: Path | None, months: str | None) -> Non
 @click.option(
     "--force",
     is_flag=True,
-    help="Run and publish even when nothing is new since the current publication.",
+    help="Run and publish even when nothing is new since the current publication, "
+    "recomputing every month.",
 )
-def refresh(force: bool) -> None:
+@click.option(
+    "--mois",
+    "months",
+    default=None,
+    metavar="YYYY-MM[:YYYY-MM]",
+    help="Backfill: recompute these months (monthly partitions) as well as those the "
+    "deliveries changed, even with nothing new.",
+)
+def refresh(force: bool, months: str | None) -> None:
     """Load what is new in the inbox, rebuild and check everything, publish if every gate passes.
 
     Runs the Dagster job `refresh` in this process (one DuckDB writer): ingestion with the
@@ -149,18 +176,21 @@ def refresh(force: bool) -> None:
     Dagster and dbt print goes to a log file (path printed), never to the terminal, which
     shows how far the run is: files and rows per second per family, dbt nodes per layer. With
     nothing new since the current publication (no new, replaced or accepted delivery, same
-    code), it says so and publishes nothing.
+    code), it says so and publishes nothing. Only the months the deliveries changed are
+    recomputed in the monthly tables, and said (docs/operations.md, "Incremental refreshes").
     """
     from pipelines.lock import RefreshRunning
     from pipelines.refresh import Verdict
     from pipelines.refresh import refresh as run
 
+    window = _backfill_months(months)
     home = _home()
     try:
         outcome = run(
             home,
             announce=lambda r: click.echo(f"refresh {r.run_id} running; log: {r.log}"),
             force=force,
+            months=window,
         )
     except RefreshRunning as exc:
         click.echo(f"refresh not started: {exc}", err=True)
@@ -198,6 +228,10 @@ def refresh(force: bool) -> None:
         _print_ledger(outcome.families)
     if outcome.news is not None:
         _print_news(outcome.news)
+    if outcome.window is not None:
+        click.echo(
+            f"months recomputed: {outcome.window.describe()} ({'; '.join(outcome.window.reasons)})"
+        )
     checks, warnings, docs = outcome.checks, outcome.warnings, outcome.data_docs
     if outcome.verdict is Verdict.PUBLISHED:
         click.echo(f"checks: {len(checks)} run, 0 blocking failed, {len(warnings)} warnings")

@@ -1,9 +1,10 @@
 """The Dagster code location (`make ui`, `tranquillity refresh`).
 
 A tiny module over one module per concern (dagster-university's `dagster_and_dbt` layout):
-assets per source (pipelines.assets), the publication checks, the job, what starts it (the
-inbox sensor, the schedules: running as soon as `make ui`'s daemon runs) and the resources
-that carry every setting (pipelines.resources).
+assets per source (pipelines.assets; the marts incremental by month are partitioned by month,
+pipelines.partitions), the publication checks, the job, what starts it (the inbox sensor, the
+schedules: running as soon as `make ui`'s daemon runs) and the resources that carry every
+setting (pipelines.resources).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dagster_dbt import DbtCliResource
 from pipelines.assets.checks import PUBLICATION_CHECKS
 from pipelines.assets.ingestion import INGESTION_ASSETS
 from pipelines.assets.publication import publication
-from pipelines.assets.transform import dbt_models
+from pipelines.assets.transform import dbt_models, dbt_monthly_models
 from pipelines.dbt_project import dbt_project
 from pipelines.jobs import refresh_job
 from pipelines.resources import run_resources
@@ -31,7 +32,7 @@ def build_definitions() -> dg.Definitions:
     """The definitions with resources configured from the environment as it is now: the
     refresh command builds them for each run (a test process runs many, each its home)."""
     return dg.Definitions(
-        assets=[*INGESTION_ASSETS, dbt_models, publication],
+        assets=[*INGESTION_ASSETS, dbt_models, dbt_monthly_models, publication],
         asset_checks=PUBLICATION_CHECKS,
         jobs=[refresh_job],
         sensors=SENSORS,

@@ -92,6 +92,14 @@ PYTHON_TABLES: dict[str, Table] = {
                 "les 12 mois (détail dans periodes_couvertes). Une année absente est partielle : "
                 "ses chiffres annuels ne valent pas ceux d'une année entière ; NULL si aucune.",
             ),
+            "mois_recalcules": Column(
+                "Mois recalculés par ce rafraîchissement dans les tables mensuelles "
+                "incrémentales (indicateurs_incidents_mois et les tables qui en dérivent), par "
+                "exemple '2025-01, 2025-03..2025-04' : ceux dont les livraisons ont changé depuis "
+                "la publication précédente, et ceux demandés (--mois) ; les autres lignes sont "
+                "celles de la publication précédente. 'tous' : tout a été recalculé ; 'aucun' : "
+                "aucun mois."
+            ),
         },
     ),
     "publication_livraisons": Table(

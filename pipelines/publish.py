@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -23,9 +23,10 @@ from pipelines.dictionary import DICTIONARY_TABLE, write_dictionary
 from pipelines.ingest.ledger import CURRENT, WAITING, Status
 from pipelines.ingest.specs import ALL_KINDS
 from pipelines.opendata import write_open_data
-from pipelines.settings import KEEP_PUBLICATIONS, REPO_ROOT, Home
+from pipelines.settings import DBT_MANIFEST, KEEP_PUBLICATIONS, REPO_ROOT, Home
+from pipelines.window import INCREMENTAL_MODELS, Window, describe_months
 
-MANIFEST = REPO_ROOT / "dbt_project" / "target" / "manifest.json"
+MANIFEST = DBT_MANIFEST
 
 
 def contract_tables(manifest: Path = MANIFEST) -> tuple[str, ...]:
@@ -143,8 +144,15 @@ def write_publication(
     run_id: str,
     n_controles: int,
     keep: int = DEFAULT_KEEP,
+    window: Window | None = None,
 ) -> Publication:
     """Copy the marts into a new publication file and make it current, atomically.
+
+    With a window of months (pipelines/window.py) computed against the current publication,
+    the new file starts as a clone of the current one, and of the tables incremental by month
+    only the rows the window reaches are rewritten: a new month does not copy the history
+    again through DuckDB. Otherwise (no window, every month, or another publication became
+    current meanwhile) every table is copied from the marts.
 
     Every table and column of the file carries a COMMENT (its description and unit) and the
     file holds their list, `dictionnaire` (pipelines/dictionary.py)."""
@@ -157,10 +165,16 @@ def write_publication(
     final = published / f"{publication_id}.duckdb"
     partial = published / f".{publication_id}.duckdb.partial"
     tables = published_tables(con)
+    base = _incremental_base(home, window)
+    if base is not None:
+        clone_file(base, partial)
     con.execute(f"ATTACH '{partial}' AS pub")
     try:
-        for table in tables:
-            con.execute(f'CREATE TABLE pub."{table}" AS SELECT * FROM {MARTS_SCHEMA}."{table}"')
+        if base is not None and window is not None and window.months is not None:
+            _copy_changed(con, tables, window.months)
+        else:
+            for table in tables:
+                con.execute(f'CREATE TABLE pub."{table}" AS SELECT * FROM {MARTS_SCHEMA}."{table}"')
         # The landlord's name, from the names dbt gives every published code.
         names = "intermediate.int_reference__noms_territoires"
         landlord_name = (
@@ -201,12 +215,20 @@ def write_publication(
                    0::BIGINT AS n_controles_en_echec,
                    ?::VARCHAR AS version_code,
                    ?::VARCHAR AS run_id,
-                   {complete_years} AS annees_completes
+                   {complete_years} AS annees_completes,
+                   ?::VARCHAR AS mois_recalcules
             FROM raw.livraisons
             WHERE {CURRENT}
               AND type_fichier IN ({MONTHLY_KINDS})
             """,
-            [publication_id, now.replace(tzinfo=None), n_controles, version_code(), run_id],
+            [
+                publication_id,
+                now.replace(tzinfo=None),
+                n_controles,
+                version_code(),
+                run_id,
+                recomputed_months(window),
+            ],
         )
         # CREATE TABLE AS copies no COMMENT: the data dictionary is written here, last.
         write_dictionary(con, "pub", (*tables, *BUILT_HERE), MANIFEST)
@@ -230,6 +252,71 @@ def write_publication(
     _fsync(published)
     prune(home, keep)
     return Publication(publication_id, final, (*tables, *BUILT_HERE), n_controles)
+
+
+def recomputed_months(window: Window | None) -> str:
+    """`publication.mois_recalcules`."""
+    if window is None or window.months is None:
+        return "tous"
+    return describe_months(window.months) if window.months else "aucun"
+
+
+def _incremental_base(home: Home, window: Window | None) -> Path | None:
+    """The current publication, when the window was computed against it."""
+    if window is None or window.months is None or window.base is None:
+        return None
+    current = home.current_publication
+    if not current.exists():
+        return None
+    try:
+        with duckdb.connect(str(current), read_only=True) as pub:
+            rows = pub.execute("SELECT publication_id FROM publication").fetchall()
+    except duckdb.Error:
+        return None
+    return current if rows and rows[0][0] == window.base else None
+
+
+def clone_file(source: Path, target: Path) -> None:
+    """A copy of `source` that shares its blocks where the file system can (a reflink on
+    btrfs or XFS: instant), else a kernel-side copy (no decoding: bytes, at disk speed)."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        try:
+            import fcntl
+
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        except OSError:
+            shutil.copyfileobj(src, dst, length=16 * 2**20)
+            dst.flush()
+    _fsync(target)
+
+
+# ioctl FICLONE (linux/fs.h): clone a whole file's extents.
+_FICLONE = 0x40049409
+
+
+def _copy_changed(
+    con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], months: tuple[date, ...]
+) -> None:
+    """Into the clone of the current publication: the rows the window reaches of the tables
+    incremental by month, every other table whole (they are small), nothing else."""
+    existing = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'pub'"
+        ).fetchall()
+    }
+    for table in sorted(existing - {t for t in tables if t in INCREMENTAL_MODELS}):
+        con.execute(f'DROP TABLE pub."{table}"')
+    for table in tables:
+        reach = INCREMENTAL_MODELS.get(table)
+        if reach is not None and table in existing:
+            rows = reach.predicate(months)
+            con.execute(f'DELETE FROM pub."{table}" WHERE {rows}')
+            con.execute(
+                f'INSERT INTO pub."{table}" SELECT * FROM {MARTS_SCHEMA}."{table}" WHERE {rows}'
+            )
+        else:
+            con.execute(f'CREATE TABLE pub."{table}" AS SELECT * FROM {MARTS_SCHEMA}."{table}"')
 
 
 def prune(home: Home, keep: int = DEFAULT_KEEP) -> list[Path]:

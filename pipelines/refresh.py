@@ -20,7 +20,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,6 +33,7 @@ from pipelines.ingest.ledger import UNEXPECTED, Status, ledger_summary, waiting_
 from pipelines.ingest.loader import scan_inbox, unrecorded_files
 from pipelines.lock import acquire, release
 from pipelines.settings import Home
+from pipelines.window import Window, recorded_window
 
 # Tag of the runs `tranquillity refresh` starts: their alerts come from this module, so the
 # failure sensor (pipelines/sensors.py) passes over them.
@@ -119,13 +120,21 @@ def _terminal() -> TextIO:
     return open(os.dup(fd), "w", encoding=encoding, errors="replace", buffering=1)
 
 
-def run_refresh(home: Home, announce: Callable[[RefreshRun], None] | None = None) -> RefreshRun:
+def run_refresh(
+    home: Home,
+    announce: Callable[[RefreshRun], None] | None = None,
+    *,
+    every_month: bool = False,
+    months: tuple[date, date] | None = None,
+) -> RefreshRun:
     """Materialize the `refresh` job in process (one DuckDB writer), its output in the log.
 
     Never raises for a failure inside the run: failed steps come back in `failures`. An error
     outside any step (the dbt project cannot be parsed, the Dagster instance is unusable)
     comes back as a failure of the step `refresh`. `announce` is told the run id and log path
     before the run starts (a refresh may take long: the operator can follow the log).
+    `every_month` recomputes every month; `months` (first, last) are the partitions of the
+    run, months recomputed on top of those the deliveries changed (pipelines/window.py).
     """
     started = datetime.now(UTC)
     run_id = str(uuid.uuid4())
@@ -135,7 +144,7 @@ def run_refresh(home: Home, announce: Callable[[RefreshRun], None] | None = None
     with output_to(run.log) as terminal, progress.shown_on(terminal):
         print(f"tranquillity refresh: run {run.run_id}, started {started.isoformat()}")
         try:
-            _execute(run)
+            _execute(run, run_tags(every_month, months))
         except Exception as exc:  # reported as a failure of the step `refresh`, with its trace
             name = type(exc).__name__
             run.failures.append(
@@ -149,7 +158,16 @@ def run_refresh(home: Home, announce: Callable[[RefreshRun], None] | None = None
     return run
 
 
-def _execute(run: RefreshRun) -> None:
+def run_tags(every_month: bool, months: tuple[date, date] | None) -> dict[str, str]:
+    """The run's tags: who started it, its partitions and what it recomputes
+    (pipelines/partitions.py)."""
+    from pipelines.partitions import CHANGED, EVERY, refresh_tags  # imports Dagster
+
+    mode = EVERY if every_month else None if months is not None else CHANGED
+    return {STARTED_BY_TAG: "command line", **refresh_tags(mode, months)}
+
+
+def _execute(run: RefreshRun, tags: dict[str, str]) -> None:
     from pipelines.dbt_project import ensure_manifest
 
     ensure_manifest()
@@ -166,7 +184,7 @@ def _execute(run: RefreshRun) -> None:
             raise_on_error=False,
             run_config=config,
             run_id=run.run_id,
-            tags={STARTED_BY_TAG: "command line"},
+            tags=tags,
         )
     _collect(run, result.all_events)
 
@@ -296,6 +314,8 @@ class RefreshOutcome:
     data_docs: Path | None = None
     # Why the summary could not be read (e.g. a dbt process still closing the file).
     summary_error: str | None = None
+    # The months the run recomputed (pipelines/window.py), when its dbt step got that far.
+    window: Window | None = None
 
     @property
     def blocking(self) -> list[CheckOutcome]:
@@ -336,6 +356,8 @@ class RefreshOutcome:
         }
         if self.data_docs is not None:
             record["data_docs"] = str(self.data_docs)
+        if self.window is not None:
+            record["months_recomputed"] = self.window.describe()
         record |= {"outcome": self.verdict.value, "exit_code": self.verdict.exit_code}
         if self.verdict is Verdict.PUBLISHED:
             record["publication_id"] = run.publication_id
@@ -391,6 +413,7 @@ def refresh(
     announce: Callable[[RefreshRun], None] | None = None,
     *,
     force: bool = False,
+    months: tuple[date, date] | None = None,
 ) -> RefreshOutcome:
     """Run a refresh, classify it, and record the outcome in `state/last_refresh.json`.
 
@@ -402,16 +425,19 @@ def refresh(
     published, or a blocking check stopped it (the expected outcome of a gate doing its job);
     neither published nor blocked with no failed step is a failure only the log explains.
     A failure, a block and a newly held delivery raise alerts (pipelines.alerts).
+
+    `force` recomputes every month; `months` (a backfill: first and last month) recomputes
+    those months, even with nothing new.
     """
     lock = acquire(home, by="tranquillity refresh")  # raises RefreshRunning
     try:
-        if not force and not pending_work(home):
+        if not force and months is None and not pending_work(home):
             now = datetime.now(UTC)
             run = RefreshRun(run_id="", log=Path(), started=now, finished=now)
             run.publication_id = _current_publication_id(home)
             outcome = RefreshOutcome(run, Verdict.NOTHING_NEW)
         else:
-            run = run_refresh(home, announce)
+            run = run_refresh(home, announce, every_month=force, months=months)
             outcome = _classify(home, run)
         tmp = home.last_refresh.with_suffix(".tmp")
         tmp.write_text(json.dumps(outcome.as_record(), indent=2, default=str))
@@ -447,6 +473,7 @@ def _classify(home: Home, run: RefreshRun) -> RefreshOutcome:
                 outcome.families = ledger_summary(con)
                 outcome.news = _news(con, home, since=run.started)
                 outcome.checks = outcomes_of_run(con, run.run_id)
+                outcome.window = recorded_window(con, run.run_id)
         except duckdb.Error as exc:  # e.g. a dbt process still closing the file after a failure
             outcome.summary_error = str(exc).splitlines()[0]
             outcome.families, outcome.news, outcome.checks = [], None, []

@@ -26,6 +26,7 @@ import duckdb
 from pipelines import alerts, lock
 from pipelines.ingest.loader import Stamps, inbox_stamps, recorded_stamps
 from pipelines.jobs import refresh_job
+from pipelines.partitions import refresh_tags
 from pipelines.refresh import STARTED_BY_TAG, classify_dagster_run
 from pipelines.settings import Home
 
@@ -149,7 +150,9 @@ def inbox_deliveries(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
     context.log.info(
         f"{len(names)} new or replaced delivery file(s): {', '.join(names[:LOGGED_FILES])}{more}"
     )
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key(new))], cursor=cursor)
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=run_key(new), tags=refresh_tags())], cursor=cursor
+    )
 
 
 @dg.run_failure_sensor(

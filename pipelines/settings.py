@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# dbt's parsed project: contract tables and incremental models are read from it.
+DBT_MANIFEST = REPO_ROOT / "dbt_project" / "target" / "manifest.json"
 FAMILIES: tuple[str, ...] = ("reference", "landlord", "police", "allocations")
 
 

@@ -66,6 +66,15 @@ CREATE TABLE IF NOT EXISTS audit.controles (
     exemples VARCHAR,
     execute_le TIMESTAMP NOT NULL
 );
+-- The months each run recomputed (pipelines/window.py): its checks and its publication read it.
+CREATE TABLE IF NOT EXISTS audit.fenetres (
+    run_id VARCHAR PRIMARY KEY,
+    tous_les_mois BOOLEAN NOT NULL,
+    mois DATE[] NOT NULL,
+    raisons VARCHAR[] NOT NULL,
+    publication_base VARCHAR,
+    calculee_le TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
 """
 
 

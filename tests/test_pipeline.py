@@ -357,15 +357,8 @@ def test_a_held_delivery_never_stops_the_publication(
             [f"landlord/{wrong.name}", f"landlord/{unknown.name}"],
         ).fetchall()[0][0]
     assert loaded == 0  # nothing of a held delivery enters the raw tables
+    statuses = _incident_statuses(current, landlord, (month, new_month))
     with duckdb.connect(str(current), read_only=True) as con:
-        statuses = dict(
-            con.execute(
-                "SELECT fichier, statut FROM publication_livraisons WHERE code_bailleur = ? "
-                "AND type_fichier = 'incidents' "
-                "AND periode IN (?, ?)",
-                [landlord, month, new_month],
-            ).fetchall()
-        )
         covered = {
             str(m)[:7]
             for (m,) in con.execute(
@@ -397,16 +390,20 @@ def test_a_held_delivery_never_stops_the_publication(
     held = [line for line in output.splitlines() if line.startswith("HELD")]
     assert not any(wrong.name in line for line in held), held  # replaced: no longer held
     assert any(unknown.name in line for line in held), held  # still held, still reported
-    with duckdb.connect(str(current), read_only=True) as con:
-        statuses = dict(
+    statuses = _incident_statuses(current, landlord, (month, new_month))
+    assert statuses == {f"landlord/{fixed.name}": "chargee", f"landlord/{unknown.name}": "bloquee"}
+
+
+def _incident_statuses(publication: Path, landlord: str, months: tuple[str, str]) -> dict:
+    """File -> status of the landlord's incidents deliveries of those months, as published."""
+    with duckdb.connect(str(publication), read_only=True) as con:
+        return dict(
             con.execute(
                 "SELECT fichier, statut FROM publication_livraisons WHERE code_bailleur = ? "
-                "AND type_fichier = 'incidents' "
-                "AND periode IN (?, ?)",
-                [landlord, month, new_month],
+                "AND type_fichier = 'incidents' AND periode IN (?, ?)",
+                [landlord, *months],
             ).fetchall()
         )
-    assert statuses == {f"landlord/{fixed.name}": "chargee", f"landlord/{unknown.name}": "bloquee"}
 
 
 def test_gx_outcomes_recorded_for_every_delivery_family(published_home: Home) -> None:

@@ -22,9 +22,11 @@ import pytest
 
 from pipelines.definitions import build_definitions
 from pipelines.ingest.loader import TEMPORARY_PREFIXES, TEMPORARY_SUFFIXES
+from pipelines.partitions import CHANGED, WINDOW_TAG, monthly_partitions, refresh_tags
 from pipelines.schedules import monthly_refresh, yearly_social_mix_refresh
 from pipelines.sensors import inbox_deliveries, run_key
 from pipelines.settings import DAGSTER_YAML, Home, write_dagster_yaml
+from pipelines.window import INCREMENTAL_MODELS
 from tests.conftest import INCIDENTS_HEADER, ingest, stock, write_delimited
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,9 +68,19 @@ def incidents(home: Home, month: str = "2025-01", mtime: float = 1_700_000_000) 
     )
 
 
-def test_the_definitions_hold_the_job_the_sensor_and_both_schedules() -> None:
+def test_the_definitions_hold_the_job_the_sensor_both_schedules_and_the_partitions() -> None:
     defs = build_definitions()
-    assert defs.resolve_job_def("refresh").name == "refresh"
+    job = defs.resolve_job_def("refresh")
+    assert job.name == "refresh"
+    # The marts incremental by month are partitioned by month; the job runs over a range.
+    assert job.partitions_def == monthly_partitions
+    partitioned = {
+        key.path[-1]
+        for key in defs.resolve_all_asset_keys()
+        if defs.resolve_assets_def(key).partitions_def == monthly_partitions
+    }
+    assert partitioned == set(INCREMENTAL_MODELS)
+    assert monthly_partitions.get_first_partition_key() == "2015-01-01"
     sensor = defs.resolve_sensor_def("inbox_deliveries")
     assert sensor.job_name == "refresh"
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -86,6 +98,9 @@ def test_a_new_file_triggers_one_run_once_it_is_unchanged_for_a_tick(
     assert sensor.tick() == []  # seen once: perhaps still being written
     assert sensor.skip and "waiting one more tick" in sensor.skip
     [request] = sensor.tick()
+    # Over every monthly partition, recomputing the months the deliveries changed.
+    assert request.tags == refresh_tags()
+    assert request.tags[WINDOW_TAG] == CHANGED
     stat = path.stat()
     assert request.run_key == run_key(
         {"landlord/HMP_incidents_2025-01.csv": (stat.st_size, "2023-11-14T22:13:20")}
@@ -243,6 +258,7 @@ def test_the_schedules_refresh_on_their_paris_dates(
         data = schedule.evaluate_tick(context)
     assert data.run_requests is not None and len(data.run_requests) == 1
     assert isinstance(data.run_requests[0], dg.RunRequest)
+    assert refresh_tags().items() <= data.run_requests[0].tags.items()
 
 
 def test_dagster_runs_one_refresh_at_a_time(tmp_path: Path) -> None:

@@ -1,22 +1,25 @@
 """marts -> checks: the publication suites as blocking Dagster asset checks.
 
 One check per contract table (`gx_publication`), validating the table as it will be published
-with its Great Expectations suite (pipelines.quality.publication). Outcomes go to
+with its Great Expectations suite (pipelines.quality.publication); for a table incremental by
+month, the rows of the run's window (pipelines/window.py), the others being published as
+they were checked before. Outcomes go to
 `audit.controles` like every other check of the run, because the publish step decides from
 that record (dagster #25112); the run's Data Docs show them when the run ends.
 """
 
 import dagster as dg
 
-from pipelines.assets.transform import dbt_models
+from pipelines.assets.transform import dbt_models, dbt_monthly_models
 from pipelines.audit import record
 from pipelines.publish import CONTRACT_TABLES
 from pipelines.quality.publication import validate_table
 from pipelines.resources import QualityResource, WarehouseResource
+from pipelines.window import window_of_run
 
 CHECK_NAME = "gx_publication"
 
-_KEYS = {key.path[-1]: key for key in dbt_models.keys}
+_KEYS = {key.path[-1]: key for key in (*dbt_models.keys, *dbt_monthly_models.keys)}
 
 
 def _publication_check(table: str) -> dg.AssetChecksDefinition:
@@ -34,7 +37,8 @@ def _publication_check(table: str) -> dg.AssetChecksDefinition:
     ) -> dg.AssetCheckResult:
         run_id = context.run.run_id
         with warehouse.get_connection() as con:
-            found = validate_table(con, quality.for_run(run_id), table)
+            window = window_of_run(con, run_id)
+            found = validate_table(con, quality.for_run(run_id), table, window)
             record(con, run_id, found)
         failed = [o for o in found if o.statut != "pass"]
         return dg.AssetCheckResult(

@@ -9,15 +9,21 @@ delivery family, one per contract table) recorded its outcomes for this run.
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from pipelines.assets.transform import dbt_models
+from pipelines.assets.transform import dbt_models, dbt_monthly_models
 from pipelines.audit import CheckOutcome, outcomes_of_run
 from pipelines.publish import CONTRACT_TABLES, write_publication
 from pipelines.resources import WarehouseResource
 from pipelines.settings import FAMILIES
+from pipelines.window import window_of_run
 
 GATE_BLOCKED = "gate_blocked"
 
-_MARTS = [key for key, group in dbt_models.group_names_by_key.items() if group == "marts"]
+_MARTS = [
+    key
+    for models in (dbt_models, dbt_monthly_models)
+    for key, group in models.group_names_by_key.items()
+    if group == "marts"
+]
 
 REQUIRED_SUITES = {f"livraisons_{f}" for f in FAMILIES} | {
     f"publication_{t}" for t in CONTRACT_TABLES
@@ -71,6 +77,7 @@ def publication(
             run_id=context.run_id,
             n_controles=len(outcomes),
             keep=warehouse.keep_publications,
+            window=window_of_run(con, context.run.run_id),
         )
     context.log.info(f"published {result.publication_id} ({len(result.tables)} tables)")
     return dg.MaterializeResult(

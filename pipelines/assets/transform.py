@@ -1,5 +1,9 @@
 """raw -> staging -> intermediate -> marts: the dbt project, one Dagster asset per model.
 
+Two asset definitions, two `dbt build`s per refresh: every model rebuilt whole, then the
+models incremental by month (monthly partitions, pipelines/partitions.py), over the run's
+window of months (pipelines/window.py).
+
 dbt tests attached to a model surface as Dagster asset checks; in addition every test, unit
 test and model outcome of the build is written to `audit.controles` for this run, because the
 publish step must decide from a record it reads itself (see `pipelines.audit`).
@@ -13,13 +17,26 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, MetadataValue, Output
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster import AssetExecutionContext, BackfillPolicy, Failure, MetadataValue, Output
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from pipelines import progress
 from pipelines.audit import CheckOutcome, record
 from pipelines.dbt_project import dbt_project
+from pipelines.partitions import (
+    CHANGED,
+    EVERY,
+    WINDOW_TAG,
+    monthly_partitions,
+    partition_months,
+)
 from pipelines.resources import WarehouseResource
+from pipelines.window import Window, describe_months, record_window, required_window
 
 _LAYERS = ("staging", "intermediate", "marts")
 
@@ -53,6 +70,20 @@ _FINISHED = frozenset(
 )
 
 
+def in_monthly_build(node: Mapping[str, Any], nodes: Mapping[str, Any]) -> bool:
+    """Whether dbt runs the node in the build of the models incremental by month: those
+    models, and the tests and unit tests of one of them (dbt's eager indirect selection)."""
+
+    def incremental(unique_id: str) -> bool:
+        return nodes.get(unique_id, {}).get("config", {}).get("materialized") == "incremental"
+
+    if node.get("resource_type") == "unit_test":
+        return incremental(f"model.{node.get('package_name')}.{node.get('model')}")
+    if node.get("resource_type") == "test":
+        return any(incremental(n) for n in node.get("depends_on", {}).get("nodes", []))
+    return bool(node.get("config", {}).get("materialized") == "incremental")
+
+
 def node_layer(node: Mapping[str, Any]) -> str:
     if node.get("resource_type") in _TESTS:
         return "tests"
@@ -62,13 +93,18 @@ def node_layer(node: Mapping[str, Any]) -> str:
 class LayerCounter:
     """The build's nodes done, per layer, from dbt's streamed events."""
 
-    def __init__(self, manifest: Mapping[str, Any]):
+    def __init__(self, manifest: Mapping[str, Any], monthly: bool | None = None):
+        """`monthly`: count only the nodes of the monthly build (True: its layers are shown
+        as `monthly marts`, `monthly tests`) or of the other one (False), as
+        `in_monthly_build` splits them; None: every node."""
+        self.prefix = "monthly " if monthly else ""
         nodes = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
         self.layers = {
             unique_id: node_layer(node)
             for unique_id, node in nodes.items()
             if node.get("resource_type") in _BUILT
             and node.get("config", {}).get("materialized") != "ephemeral"
+            and (monthly is None or in_monthly_build(node, nodes) == monthly)
         }
         self.finished: set[str] = set()
 
@@ -76,7 +112,7 @@ class LayerCounter:
     def totals(self) -> dict[str, int]:
         """Nodes per layer, in the order the data flows (a subset build runs fewer)."""
         counts = Counter(self.layers.values())
-        return {layer: counts[layer] for layer in _LAYER_ORDER if counts[layer]}
+        return {self.prefix + layer: counts[layer] for layer in _LAYER_ORDER if counts[layer]}
 
     def finished_layer(self, raw_event: Mapping[str, Any]) -> str | None:
         """The layer of the node this event finishes, or None (not a node's end, or again)."""
@@ -89,8 +125,8 @@ class LayerCounter:
             return None
         self.finished.add(unique_id)
         if unique_id in self.layers:
-            return self.layers[unique_id]
-        return "tests" if unique_id.split(".")[0] in _TESTS else "dbt"
+            return self.prefix + self.layers[unique_id]
+        return self.prefix + ("tests" if unique_id.split(".")[0] in _TESTS else "dbt")
 
 
 def outcomes_from_run_results(
@@ -149,30 +185,102 @@ def _refs(node: Mapping[str, Any]) -> str | None:
     return ", ".join(r for r in refs if r) or None
 
 
+# The models incremental by month (pipelines/window.py) are their own, partitioned, asset
+# definition; every other model is rebuilt whole at each refresh, before them.
+INCREMENTAL = "config.materialized:incremental"
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
+    exclude=INCREMENTAL,
     dagster_dbt_translator=TranquillityTranslator(),
 )
 def dbt_models(
     context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    """`dbt build` (seeds, models, tests, unit tests) on the working warehouse.
+    """`dbt build` (seeds, models, tests, unit tests) of every model rebuilt whole.
 
     profiles.yml finds the warehouse from `TRANQUILLITY_HOME`, like the warehouse resource.
     dbt's artifacts and logs belong to the home, not the repository; a fixed target folder
     per home keeps dbt's partial-parse cache between refreshes.
     """
+    yield from _build(context, dbt, warehouse, ["build"], monthly=False)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=INCREMENTAL,
+    partitions_def=monthly_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    # Their dbt tests are not Dagster asset checks: a check result of a partitioned asset in
+    # a run without partitions (the sensor's, the schedules', a plain refresh) makes Dagster
+    # fail the step. They still run in the build, are recorded in the audit and gate the
+    # publication like every other test; the models' publication suite stays an asset check.
+    dagster_dbt_translator=TranquillityTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_asset_checks=False)
+    ),
+)
+def dbt_monthly_models(
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    """`dbt build` of the models incremental by month, over the run's window of months.
+
+    The window (pipelines/window.py) is every month the deliveries changed since the current
+    publication, plus the run's partitions when it has some (a backfill); every month when
+    that cannot be known. It is recorded for the run, so that the publication suites and the
+    publication of this run read it rather than work it out again.
+    """
+    if not context.has_partition_key_range:
+        raise Failure(
+            description="the refresh job runs over a range of monthly partitions: launch it "
+            "with one (every partition to recompute what the deliveries changed)"
+        )
+    home = warehouse.get_home()
+    mode = context.run.tags.get(WINDOW_TAG)
+    with warehouse.get_connection() as con:
+        window = required_window(con, home.current_publication)
+        if mode == EVERY:
+            window = window.union(Window.every_month("refresh --force"))
+        elif mode != CHANGED:
+            months = partition_months(context.partition_key_range)
+            window = window.union(Window(months, (f"partitions {describe_months(months)}",)))
+        record_window(con, context.run.run_id, window)
+    context.log.info(f"months recomputed: {window.describe()} {list(window.reasons)}")
+    args = ["build", "--vars", json.dumps(window.dbt_vars())]
+    if window.every:
+        args.append("--full-refresh")
+    yield from _build(
+        context,
+        dbt,
+        warehouse,
+        args,
+        monthly=True,
+        metadata={"tranquillity/mois_recalcules": MetadataValue.text(window.describe())},
+    )
+
+
+def _build(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    args: list[str],
+    *,
+    monthly: bool,
+    metadata: dict[str, Any] | None = None,
+) -> Iterator[Any]:
+    """One dbt invocation: its events (with row counts) and its outcomes in the audit."""
     home = warehouse.get_home()
     invocation = dbt.cli(
-        ["build"], context=context, raise_on_error=False, target_path=home.work / "dbt_target"
+        args, context=context, raise_on_error=False, target_path=home.work / "dbt_target"
     )
     manifest = json.loads(dbt_project.manifest_path.read_text())
     # dagster-dbt's `fetch_row_counts()` would open the file while dbt's process holds
     # DuckDB's write lock: the events wait for the end of the build, then get their counts.
     # dbt's raw events are read here (what `stream()` does) to count them as they come.
     events: list[Any] = []
-    counter = LayerCounter(manifest)
+    counter = LayerCounter(manifest, monthly)
     with progress.dbt_build(counter.totals) as shown:
         for message in invocation.stream_raw_events():
             layer = counter.finished_layer(message.raw_event)
@@ -191,13 +299,14 @@ def dbt_models(
     outcomes = outcomes_from_run_results(run_results, manifest)
     with warehouse.get_connection() as con:
         outcomes = [_with_examples(con, o) for o in outcomes]
-        record(con, context.run_id, outcomes)
+        record(con, context.run.run_id, outcomes)
         counts = _row_counts(con, manifest)
     for event in events:
         if isinstance(event, Output):
             model = context.asset_key_for_output(event.output_name).path[-1]
-            if model in counts:
-                event = event.with_metadata({**event.metadata, **counts[model]})
+            event = event.with_metadata(
+                {**event.metadata, **counts.get(model, {}), **(metadata or {})}
+            )
         yield event
     failed = [o for o in outcomes if o.blocks]
     if failed:

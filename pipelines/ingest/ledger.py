@@ -170,6 +170,9 @@ class LedgerState:
     retry_ids: dict[tuple[str, str], int]
     # (file, sha256) of deliveries already recorded for good: never read again.
     seen_files: set[tuple[str, str]]
+    # (file, size, modification time) of those: a file still so is not even hashed again
+    # (hashing a national inbox takes minutes; the inbox is never modified in place).
+    settled_stamps: set[tuple[str, int, str]]
     # The first delivery of each content key: a later one with the same key is a duplicate.
     first_by_content: dict[ContentKey, int]
     # Rows read by the current delivery of each series (kind, landlord) and period, oldest
@@ -183,10 +186,11 @@ class LedgerState:
     def read(cls, con: duckdb.DuckDBPyConnection) -> LedgerState:
         known = con.execute(
             "SELECT fichier, sha256, livraison_id, type_fichier, code_bailleur, periode, "
-            f"{TO_RETRY} AS a_relire FROM raw.livraisons ORDER BY livraison_id"
+            f"taille_octets, modifie_le, {TO_RETRY} AS a_relire "
+            "FROM raw.livraisons ORDER BY livraison_id"
         ).fetchall()
         first_by_content: dict[ContentKey, int] = {}
-        for _file, sha, lid, kind, landlord, period, retry in known:
+        for _file, sha, lid, kind, landlord, period, _size, _mtime, retry in known:
             if not retry:
                 first_by_content.setdefault(content_key(sha, kind, landlord, period), lid)
         series: dict[tuple[str | None, str | None], dict[str, int]] = defaultdict(dict)
@@ -204,11 +208,22 @@ class LedgerState:
         return cls(
             retry_ids={(f, s): lid for f, s, lid, *_, retry in known if retry},
             seen_files={(f, s) for f, s, *_, retry in known if not retry},
+            settled_stamps=_stamps(known, retry=False) - _stamps(known, retry=True),
             first_by_content=first_by_content,
             series=series,
             accepted=accepted,
             next_id=max((row[2] for row in known), default=0) + 1,
         )
+
+
+def _stamps(known: list[tuple[Any, ...]], *, retry: bool) -> set[tuple[str, int, str]]:
+    """(file, size, time) of the known deliveries examined again (`retry`) or not, in the
+    form of `loader.inbox_stamps`."""
+    return {
+        (str(row[0]), int(row[6]), row[7].isoformat())
+        for row in known
+        if bool(row[-1]) == retry and row[6] is not None and row[7] is not None
+    }
 
 
 def update_statuses(con: duckdb.DuckDBPyConnection) -> None:

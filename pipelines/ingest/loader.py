@@ -243,8 +243,8 @@ class FamilyIngestion:
     def run(self) -> FamilyReport:
         current_kind: str | None = None
         candidates = self.candidates()
-        # Every file of the folder counts (an already recorded one is hashed too); the rate
-        # includes the batches' writes.
+        # Every file of the folder counts (one recorded as it is now, by name, size and time,
+        # is passed without being read); the rate includes the batches' writes.
         with progress.ingestion(self.family, len(candidates)) as shown:
             for done, candidate in enumerate(candidates, start=1):
                 kind_name = candidate.recognised.kind.name if candidate.recognised else None
@@ -280,6 +280,9 @@ class FamilyIngestion:
     def _record(self, candidate: _Candidate) -> LedgerRow | None:
         """The delivery's ledger row (a duplicate is complete at once), or None when the
         file is not to be read now (already recorded, or unreadable to hash)."""
+        stamp = (candidate.relative, candidate.size, candidate.mtime.isoformat())
+        if stamp in self.ledger.settled_stamps:
+            return None  # recorded as it is now: not even hashed again
         try:
             sha = sha256_of(candidate.path)
         except OSError as exc:  # vanished or unreadable since the listing: next refresh

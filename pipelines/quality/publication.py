@@ -5,11 +5,17 @@ SQL queries on the working warehouse (the table itself, or a reconciliation acro
 Large datasets declare `partition_by`: they are validated in hash partitions of those columns
 (at most PARTITION_ROWS rows each), so the national table (tens of millions of rows) never
 sits whole in pandas and key uniqueness stays exact.
+
+A table incremental by month is published with only the rows of the refresh's window rebuilt
+(pipelines/window.py): its datasets that declare `fenetre: <column>` validate those rows only
+(the others are the previous publication's, validated then). A dataset without it, or a run
+over every month, validates the whole table.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import duckdb
 import polars as pl
@@ -17,6 +23,7 @@ import polars as pl
 from pipelines.audit import CheckOutcome
 from pipelines.quality.runner import QualityRun, new_results
 from pipelines.quality.suites import Suite, suite
+from pipelines.window import INCREMENTAL_MODELS, Window
 
 PARTITION_ROWS = 1_000_000
 
@@ -26,24 +33,31 @@ def suite_for(table: str) -> Suite:
 
 
 def validate_table(
-    con: duckdb.DuckDBPyConnection, run: QualityRun, table: str
+    con: duckdb.DuckDBPyConnection, run: QualityRun, table: str, window: Window | None = None
 ) -> list[CheckOutcome]:
     """Run every dataset of the table's suite; one outcome per expectation."""
     table_suite = suite_for(table)
+    reach = INCREMENTAL_MODELS.get(table)
     found: list[CheckOutcome] = []
     for dataset in table_suite.datasets:
         results = new_results(table_suite, dataset, table)
         assert dataset.sql, f"{table_suite.path.name}: dataset {dataset.name} has no sql"
         query = f"SELECT * FROM ({dataset.sql}) AS d"
+        filters = []
+        if reach is not None and window is not None and dataset.window_column:
+            reached = replace(reach, colonne=dataset.window_column)
+            filters.append(reached.predicate(window.months, "d."))
         parts = 1
         if dataset.partition_by:
-            rows = con.execute(f"SELECT count(*) FROM ({dataset.sql}) AS d").fetchall()[0][0]
-            parts = max(1, math.ceil(rows / PARTITION_ROWS))
+            counted = " AND ".join(["true", *filters])
+            rows = con.execute(f"SELECT count(*) FROM ({dataset.sql}) AS d WHERE {counted}")
+            parts = max(1, math.ceil(rows.fetchall()[0][0] / PARTITION_ROWS))
         for part in range(parts):
-            sql = query
+            conditions = list(filters)
             if parts > 1:
                 key = ", ".join(f'd."{c}"' for c in dataset.partition_by)
-                sql = f"{query} WHERE hash({key}) % {parts} = {part}"
+                conditions.append(f"hash({key}) % {parts} = {part}")
+            sql = f"{query} WHERE {' AND '.join(conditions)}" if conditions else query
             frame = pl.from_arrow(con.sql(sql).to_arrow_table())
             run.validate(table_suite, dataset, frame, results)  # type: ignore[arg-type]
         found.extend(result.outcome() for result in results.values())

@@ -14,6 +14,8 @@ A suite file:
         sql: SELECT ...               # optional: query on the working warehouse
         partition_by: [col, ...]      # optional: validate in hash partitions of these columns
         index_columns: [fichier]      # columns named in failure examples
+        fenetre: mois                 # optional: the column a refresh's window of months
+                                      # restricts (a table incremental by month, window.py)
         include: [_commun_livraisons] # optional: expectations of a partial file (_*.yml)
         expectations:
           - id: quarantaine_massive
@@ -81,6 +83,7 @@ class Dataset:
     sql: str | None = None
     partition_by: tuple[str, ...] = ()
     index_columns: tuple[str, ...] = ()
+    window_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ def load_suite(path: Path) -> Suite:
                 sql=raw.get("sql"),
                 partition_by=partition_by,
                 index_columns=tuple(raw.get("index_columns") or ()),
+                window_column=raw.get("fenetre"),
             )
         )
     if not datasets:

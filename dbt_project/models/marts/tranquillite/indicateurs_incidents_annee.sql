@@ -1,6 +1,14 @@
 -- Yearly incident indicators per territory and category, from the monthly table, with the
 -- change from the previous year. Only covered months count: dwellings are summed as
 -- dwelling-months so that a partly covered year stays comparable once annualised.
+-- Incremental: a changed month reaches its year and the next (its change from the year before).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ supprimer_fenetre() }}",
+) }}
+
 with annuel as (
     select
         niveau,
@@ -13,6 +21,9 @@ with annuel as (
         sum(n_logements) as n_logements_mois,
         avg(n_logements) as n_logements_moyen
     from {{ ref('indicateurs_incidents_mois') }}
+    {% if is_incremental() %}
+        where {{ dans_fenetre('year(mois)', 'annee', -1, 1) }}
+    {% endif %}
     group by niveau, code_territoire, nom_territoire, year(mois), categorie
 ),
 
@@ -51,3 +62,6 @@ left join taux as p
     and p.annee = t.annee - 1
 left join {{ ref('periodes_couvertes') }} as c
     on c.type_fichier = 'incidents' and c.annee = t.annee
+{% if is_incremental() %}
+    where {{ fenetre_du_modele(model, 't.') }}
+{% endif %}

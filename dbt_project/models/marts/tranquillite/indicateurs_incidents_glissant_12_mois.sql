@@ -1,6 +1,14 @@
 -- 12-month rolling incident rate per territory, month and category: incidents of the covered
 -- months among the 12 months ending with `mois`, per 1,000 dwellings (dwelling-months / 12),
--- and its change from the same month one year earlier.
+-- and its change from the same month one year earlier. Incremental: a changed month reaches
+-- itself and the 23 months after it, which read the 23 months before them.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ supprimer_fenetre() }}",
+) }}
+
 with glissant as (
     select
         niveau,
@@ -12,6 +20,9 @@ with glissant as (
         sum(n_incidents) over w as n_incidents_12_mois,
         sum(n_logements) over w as n_logements_mois_12_mois
     from {{ ref('indicateurs_incidents_mois') }}
+    {% if is_incremental() %}
+        where {{ dans_fenetre('mois', 'mois', -23, 23) }}
+    {% endif %}
     window w as (
         partition by niveau, code_territoire, categorie
         order by mois
@@ -54,3 +65,6 @@ left join taux as p
     and p.code_territoire = t.code_territoire
     and p.categorie = t.categorie
     and p.mois = cast(t.mois - interval 12 month as date)
+{% if is_incremental() %}
+    where {{ fenetre_du_modele(model, 't.') }}
+{% endif %}

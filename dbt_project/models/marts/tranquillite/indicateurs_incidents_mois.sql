@@ -2,11 +2,22 @@
 -- Denominator: dwellings of the covering landlords' stock applicable to the month's year (the
 -- latest stock year <= it, else the earliest: int_patrimoine__annee_applicable), in the
 -- territory; annee_patrimoine is the smallest stock year used in the row.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ supprimer_fenetre() }}",
+) }}
+
 with couverture as (
     select
         code_bailleur,
         mois
     from {{ ref('int_incidents__couverture') }}
+    {% if is_incremental() %}
+        -- The months the refresh recomputes (macros/fenetre.sql).
+        where {{ dans_fenetre('mois') }}
+    {% endif %}
 ),
 
 territoires as (
