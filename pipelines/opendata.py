@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,7 +31,7 @@ import numpy as np
 import polars as pl
 import yaml
 
-from pipelines.disclosure import Hierarchy, LinkedTable, ProtectionCache, infer_parents, protect
+from pipelines.disclosure import Hierarchy, LinkedTable, infer_parents, protect
 from pipelines.french_csv import write_csv
 
 log = logging.getLogger(__name__)
@@ -363,28 +362,13 @@ def _departement_of_epcis(
 
 
 def protect_linked(
-    tables: Sequence[OpenTable], hierarchy: Hierarchy, cache: Path | None = None
+    tables: Sequence[OpenTable], hierarchy: Hierarchy
 ) -> tuple[list[OpenTable], LinkedTable]:
-    """Secondary suppression across every open table: the `secret` flags after the repair.
-
-    `cache` (a JSON file, rewritten): the repair of each component of the previous
-    publication, reused where a component is unchanged (pipelines/disclosure.py `protect`):
-    nationally, the repair of five years takes minutes, and a new month changes one year."""
+    """Secondary suppression across every open table: the `secret` flags after the repair."""
     linked = linked_table(tables, hierarchy)
     if linked.dropped:
         log.warning("%d relations do not hold on the counts (hierarchy?): left out", linked.dropped)
-    known: ProtectionCache = {}
-    if cache is not None and cache.exists():
-        try:
-            known = json.loads(cache.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # unreadable: protect everything again
-            known = {}
-    store: ProtectionCache = {}
-    protect(linked, cache=known, store=store)
-    if cache is not None:
-        partial = cache.with_name(f".{cache.name}.partial")
-        partial.write_text(json.dumps(store), encoding="utf-8")
-        os.replace(partial, cache)
+    protect(linked)
     out = []
     for table in tables:
         keys, counts = _LINKED[table.name]
@@ -1031,11 +1015,7 @@ def _publication(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
 
 
 def open_tables(
-    publication: Path,
-    hierarchy: Hierarchy | None = None,
-    *,
-    linked: bool = True,
-    cache: Path | None = None,
+    publication: Path, hierarchy: Hierarchy | None = None, *, linked: bool = True
 ) -> tuple[list[OpenTable], dict[str, object]]:
     """Every open table of a publication file, protected (across tables unless `linked` is
     false: the protection within each table only), and the publication's row."""
@@ -1049,26 +1029,21 @@ def open_tables(
                     "no territoires_communes in the publication: tables protected one by one"
                 )
         if linked and hierarchy is not None:
-            tables, _ = protect_linked(tables, hierarchy, cache)
+            tables, _ = protect_linked(tables, hierarchy)
     return [masked(t) for t in tables], info
 
 
 def write_open_data(
-    publication: Path,
-    target: Path,
-    hierarchy: Hierarchy | None = None,
-    *,
-    cache: Path | None = None,
+    publication: Path, target: Path, hierarchy: Hierarchy | None = None
 ) -> list[str]:
     """Build every open table from a publication file; write into `target` its Parquet and
     French CSV files, `datapackage.json` and `README.md`. `hierarchy` (commune -> EPCI and
     département per year) defaults to the publication's (`publication_hierarchy`); without
-    one, the protection across levels is not applied (a warning says so). `cache`: see
-    `protect_linked`."""
+    one, the protection across levels is not applied (a warning says so)."""
     specs = table_specs()
     descriptions = published_descriptions()
     target.mkdir(parents=True, exist_ok=True)
-    tables, info = open_tables(publication, hierarchy, cache=cache)
+    tables, info = open_tables(publication, hierarchy)
     tables = [OpenTable(t.name, typed(t.frame, specs[t.name])) for t in tables]
     for table in tables:
         table.frame.write_parquet(target / f"{table.name}.parquet")
