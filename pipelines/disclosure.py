@@ -19,9 +19,12 @@ the cells whose interval can have changed, until none is exposed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linprog
@@ -324,7 +327,55 @@ def _candidate(table: LinkedTable, cell: int, by_cell: dict[int, list[Relation]]
     return None
 
 
-def protect(table: LinkedTable, max_rounds: int = 200) -> list[Hashable]:
+# The protection of one component, by its digest: the keys of its cells masked at the end.
+ProtectionCache = dict[str, list[str]]
+# What a component's protection depends on besides its cells and relations: this algorithm.
+_ALGORITHM = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _structure(table: LinkedTable) -> list[list[int]]:
+    """Every cell grouped by the relations linking them, masked or not: components that no
+    relation crosses, so that the repair of one never changes another."""
+    parent = list(range(len(table.cells)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for relation in table.relations:
+        first = relation.terms[0][0]
+        for other, _ in relation.terms[1:]:
+            parent[find(other)] = find(first)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(table.cells)):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def _digest(table: LinkedTable, cells: list[int], relations: list[Relation]) -> str:
+    """Everything the component's repair depends on: its cells (key, value, threshold,
+    masked), its relations (by cell key) and the algorithm."""
+    name = {i: json.dumps(table.cells[i].key) for i in cells}
+    digest = hashlib.sha256(_ALGORITHM.encode())
+    for i in sorted(cells, key=name.__getitem__):
+        c = table.cells[i]
+        digest.update(f"{name[i]}|{c.value}|{c.seuil}|{c.masked}\n".encode())
+    for line in sorted(
+        json.dumps([relation.equal, sorted((name[i], coef) for i, coef in relation.terms)])
+        for relation in relations
+    ):
+        digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def protect(
+    table: LinkedTable,
+    max_rounds: int = 200,
+    cache: ProtectionCache | None = None,
+    store: ProtectionCache | None = None,
+) -> list[Hashable]:
     """Secondary suppression until no masked cell is exposed to the contract's attacker;
     returns the cells it masked.
 
@@ -334,10 +385,53 @@ def protect(table: LinkedTable, max_rounds: int = 200) -> list[Hashable]:
     feasible set: a safe cell stays safe): the cells still exposed and the new ones. A 0 is
     never masked (readers are told so: a masked cell is at least 1). The audit's attacker is
     the contract's: it does not know which masked cells are primary; the stronger one (which
-    does) masked half again as many cells on `small` (docs/open-data.md)."""
+    does) masked half again as many cells on `small` (docs/open-data.md).
+
+    No relation crosses a component of `_structure` (they are per year), so a component's
+    repair depends on nothing outside it: one found in `cache` (an earlier publication's, by
+    digest) takes the masks it got then, and is neither audited nor repaired again: a new
+    month re-protects its year only. `store` receives every component's masks."""
     by_cell = _by_cell(table)
-    check = {i for i, c in enumerate(table.cells) if c.masked}
     added: list[int] = []
+    check: set[int] = set()
+    relations_of: dict[int, list[Relation]] = {}
+    for relation in table.relations:
+        relations_of.setdefault(relation.terms[0][0], []).append(relation)
+    components = []
+    for cells in _structure(table):
+        relations = [r for i in cells for r in relations_of.get(i, [])]
+        digest = _digest(table, cells, relations)
+        known = (cache or {}).get(digest)
+        if known is None:
+            check |= {i for i in cells if table.cells[i].masked}
+        else:
+            for key in known:
+                i = table.index[_key(key)]
+                if not table.cells[i].masked:
+                    table.cells[i].masked = True
+                    added.append(i)
+        components.append((digest, cells))
+    _repair(table, by_cell, check, added, max_rounds)  # raises when it cannot protect
+    if store is not None:
+        for digest, cells in components:
+            store[digest] = [json.dumps(table.cells[i].key) for i in cells if table.cells[i].masked]
+    return [table.cells[i].key for i in added]
+
+
+def _key(text: str) -> Hashable:
+    """A cell key back from its JSON text (lists were tuples)."""
+    value = json.loads(text)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _repair(
+    table: LinkedTable,
+    by_cell: dict[int, list[Relation]],
+    check: set[int],
+    added: list[int],
+    max_rounds: int,
+) -> None:
+    """The repair rounds of `protect`, from the masked cells to `check`."""
     for _ in range(max_rounds):
         found: set[int] = set()
         for cells, relations in _components(table):
@@ -345,7 +439,7 @@ def protect(table: LinkedTable, max_rounds: int = 200) -> list[Hashable]:
             if inside:
                 found |= _audit(table, cells, relations, inside, strong=False)
         if not found:
-            return [table.cells[i].key for i in added]
+            return
         newly: set[int] = set()
         stuck: set[int] = set()
         for cell in sorted(found):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,7 +32,7 @@ import numpy as np
 import polars as pl
 import yaml
 
-from pipelines.disclosure import Hierarchy, LinkedTable, infer_parents, protect
+from pipelines.disclosure import Hierarchy, LinkedTable, ProtectionCache, infer_parents, protect
 from pipelines.french_csv import write_csv
 
 log = logging.getLogger(__name__)
@@ -362,13 +363,28 @@ def _departement_of_epcis(
 
 
 def protect_linked(
-    tables: Sequence[OpenTable], hierarchy: Hierarchy
+    tables: Sequence[OpenTable], hierarchy: Hierarchy, cache: Path | None = None
 ) -> tuple[list[OpenTable], LinkedTable]:
-    """Secondary suppression across every open table: the `secret` flags after the repair."""
+    """Secondary suppression across every open table: the `secret` flags after the repair.
+
+    `cache` (a JSON file, rewritten): the repair of each component of the previous
+    publication, reused where a component is unchanged (pipelines/disclosure.py `protect`):
+    nationally, the repair of five years takes minutes, and a new month changes one year."""
     linked = linked_table(tables, hierarchy)
     if linked.dropped:
         log.warning("%d relations do not hold on the counts (hierarchy?): left out", linked.dropped)
-    protect(linked)
+    known: ProtectionCache = {}
+    if cache is not None and cache.exists():
+        try:
+            known = json.loads(cache.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # unreadable: protect everything again
+            known = {}
+    store: ProtectionCache = {}
+    protect(linked, cache=known, store=store)
+    if cache is not None:
+        partial = cache.with_name(f".{cache.name}.partial")
+        partial.write_text(json.dumps(store), encoding="utf-8")
+        os.replace(partial, cache)
     out = []
     for table in tables:
         keys, counts = _LINKED[table.name]
@@ -1015,7 +1031,11 @@ def _publication(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
 
 
 def open_tables(
-    publication: Path, hierarchy: Hierarchy | None = None, *, linked: bool = True
+    publication: Path,
+    hierarchy: Hierarchy | None = None,
+    *,
+    linked: bool = True,
+    cache: Path | None = None,
 ) -> tuple[list[OpenTable], dict[str, object]]:
     """Every open table of a publication file, protected (across tables unless `linked` is
     false: the protection within each table only), and the publication's row."""
@@ -1029,21 +1049,26 @@ def open_tables(
                     "no territoires_communes in the publication: tables protected one by one"
                 )
         if linked and hierarchy is not None:
-            tables, _ = protect_linked(tables, hierarchy)
+            tables, _ = protect_linked(tables, hierarchy, cache)
     return [masked(t) for t in tables], info
 
 
 def write_open_data(
-    publication: Path, target: Path, hierarchy: Hierarchy | None = None
+    publication: Path,
+    target: Path,
+    hierarchy: Hierarchy | None = None,
+    *,
+    cache: Path | None = None,
 ) -> list[str]:
     """Build every open table from a publication file; write into `target` its Parquet and
     French CSV files, `datapackage.json` and `README.md`. `hierarchy` (commune -> EPCI and
     département per year) defaults to the publication's (`publication_hierarchy`); without
-    one, the protection across levels is not applied (a warning says so)."""
+    one, the protection across levels is not applied (a warning says so). `cache`: see
+    `protect_linked`."""
     specs = table_specs()
     descriptions = published_descriptions()
     target.mkdir(parents=True, exist_ok=True)
-    tables, info = open_tables(publication, hierarchy)
+    tables, info = open_tables(publication, hierarchy, cache=cache)
     tables = [OpenTable(t.name, typed(t.frame, specs[t.name])) for t in tables]
     for table in tables:
         table.frame.write_parquet(target / f"{table.name}.parquet")

@@ -60,6 +60,9 @@ MONTHLY_KINDS = ", ".join(f"'{k.name}'" for k in ALL_KINDS if k.period == "month
 # The tables write_publication builds itself, after the marts (described in
 # pipelines/dictionary.py).
 BUILT_HERE = ("publication", "publication_livraisons", DICTIONARY_TABLE)
+# The statistical secret's repair of each component of the last open data, reused by the next
+# (pipelines/opendata.py `protect_linked`); the working folder's, never published.
+DISCLOSURE_CACHE = "secret_statistique.json"
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,7 @@ def write_publication(
     # Open data (docs/open-data.md) is complete before the publication becomes current.
     open_root = published / "open"
     open_partial = open_root / f".{publication_id}.partial"
-    write_open_data(final, open_partial)
+    write_open_data(final, open_partial, cache=home.work / DISCLOSURE_CACHE)
     os.replace(open_partial, open_root / publication_id)
     swap = published / ".current.duckdb.swap"
     swap.unlink(missing_ok=True)

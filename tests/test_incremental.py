@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -64,6 +65,12 @@ def _figures(home: Home) -> dict[str, tuple[str, int]]:
     return {t: f for t, f in fingerprints(home.current_publication).items() if t not in RUN_TABLES}
 
 
+def _open_data(home: Home) -> dict[str, pl.DataFrame]:
+    """The current publication's open tables, rows sorted (as readers get them)."""
+    folder = home.published / "open" / _publication_id(home)
+    return {p.name: pl.read_parquet(p).sort(pl.all()) for p in sorted(folder.glob("*.parquet"))}
+
+
 def _recorded(home: Home) -> str:
     with duckdb.connect(str(home.current_publication), read_only=True) as con:
         return str(con.execute("SELECT mois_recalcules FROM publication").fetchall()[0][0])
@@ -82,7 +89,7 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         _copy(source, full.inbox, lambda p: True)
         code, output = _invoke("refresh")
         assert code == 0, output
-        expected = _figures(full)
+        expected, expected_open = _figures(full), _open_data(full)
 
     home = Home(tmp_path_factory.mktemp("monthly") / "home")
     with home_environment(home.root, TRANQUILLITY_PSEUDO_KEY=KEY):
@@ -98,6 +105,7 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         yield {
             "home": home,
             "expected": expected,
+            "expected_open": expected_open,
             "first": first,
             "second": second,
             "first_id": first_id,
@@ -136,6 +144,18 @@ def test_the_monthly_cycle_publishes_what_one_full_refresh_does(
     assert set(got) == set(expected)
     assert set(INCREMENTAL_MODELS) <= {t.split(".", 1)[1] for t in got}
     assert {t: got[t] for t in got if got[t] != expected[t]} == {}
+
+
+def test_the_open_data_is_what_one_full_refresh_publishes(cycle: dict[str, object]) -> None:
+    """The second refresh reused the statistical secret's repair of the year it did not
+    change (the cache of pipelines/disclosure.py), and publishes the same open tables."""
+    home, expected = cycle["home"], cycle["expected_open"]
+    assert isinstance(home, Home) and isinstance(expected, dict)
+    got = _open_data(home)
+    assert sorted(got) == sorted(expected)
+    for name, frame in got.items():
+        assert frame.equals(expected[name]), name
+    assert (home.work / "secret_statistique.json").exists()
 
 
 def test_the_previous_publication_is_left_whole(cycle: dict[str, object]) -> None:

@@ -520,3 +520,58 @@ def test_random_hierarchies_leak_nothing(case: tuple[list[opendata.OpenTable], H
         assert_no_small_counts(published, "n_incidents", SEUIL_INCIDENTS)
         before = {t.name: t for t in tables}[table.name].frame.get_column("secret")
         assert (before & ~table.frame.get_column("secret")).sum() == 0
+
+
+def _as_year(
+    case: tuple[list[opendata.OpenTable], Hierarchy], year: int
+) -> tuple[list[opendata.OpenTable], Hierarchy]:
+    tables, hierarchy = case
+    moved = [
+        opendata.OpenTable(t.name, t.frame.with_columns(pl.col("annee") + (year - 2024)))
+        for t in tables
+    ]
+    return moved, {year: hierarchy[2024]}
+
+
+def _together(
+    *cases: tuple[list[opendata.OpenTable], Hierarchy],
+) -> tuple[list[opendata.OpenTable], Hierarchy]:
+    names = [t.name for t in cases[0][0]]
+    tables = [
+        opendata.OpenTable(name, pl.concat([{t.name: t for t in c[0]}[name].frame for c in cases]))
+        for name in names
+    ]
+    return tables, {year: h for _, hierarchy in cases for year, h in hierarchy.items()}
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hierarchies(), hierarchies(), hierarchies())
+def test_a_repair_reused_from_the_cache_is_the_repair(
+    first: tuple[list[opendata.OpenTable], Hierarchy],
+    second: tuple[list[opendata.OpenTable], Hierarchy],
+    changed: tuple[list[opendata.OpenTable], Hierarchy],
+) -> None:
+    """Two years protected, then the second year changes (a new month): the first year's
+    components come from the cache, unaudited, and the result is what a repair from scratch
+    gives."""
+    before = _together(_as_year(first, 2024), _as_year(second, 2025))
+    cache: disclosure.ProtectionCache = {}
+    linked = opendata.linked_table(*before)
+    disclosure.protect(linked, store=cache)
+    after = _together(_as_year(first, 2024), _as_year(changed, 2025))
+    scratch = opendata.linked_table(*after)
+    disclosure.protect(scratch)
+    reused = opendata.linked_table(*after)
+    audited: list[int] = []
+    audit = disclosure._audit
+
+    def spy(table, cells, relations, inside, strong):  # type: ignore[no-untyped-def]
+        audited.extend(inside)
+        return audit(table, cells, relations, inside, strong)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(disclosure, "_audit", spy)
+        disclosure.protect(reused, cache=cache)
+    assert [c.masked for c in reused.cells] == [c.masked for c in scratch.cells]
+    assert not any(reused.cells[i].key[2] == 2024 for i in audited)  # type: ignore[index]
+    assert exposed_cells(reused) == []
