@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from pipelines import disclosure, opendata
 from pipelines.disclosure import Hierarchy, LinkedTable, intervals, is_exposed
@@ -563,15 +564,90 @@ def test_a_repair_reused_from_the_cache_is_the_repair(
     disclosure.protect(scratch)
     reused = opendata.linked_table(*after)
     audited: list[int] = []
-    audit = disclosure._audit
+    component = disclosure._component
 
-    def spy(table, cells, relations, inside, strong):  # type: ignore[no-untyped-def]
+    def spy(table, cells, relations, inside, strong=False):  # type: ignore[no-untyped-def]
         audited.extend(inside)
-        return audit(table, cells, relations, inside, strong)
+        return component(table, cells, relations, inside, strong)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(disclosure, "_audit", spy)
+        mp.setattr(disclosure, "_component", spy)
         disclosure.protect(reused, cache=cache)
     assert [c.masked for c in reused.cells] == [c.masked for c in scratch.cells]
     assert not any(reused.cells[i].key[2] == 2024 for i in audited)  # type: ignore[index]
     assert exposed_cells(reused) == []
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hierarchies(), hierarchies())
+def test_the_repair_audited_in_worker_processes_is_the_repair(
+    first: tuple[list[opendata.OpenTable], Hierarchy],
+    second: tuple[list[opendata.OpenTable], Hierarchy],
+) -> None:
+    """Every component audited in a pool of two spawned workers (nationally only the large
+    ones are): the same cells masked as in one process, and nothing left exposed."""
+    case = _together(_as_year(first, 2024), _as_year(second, 2025))
+    alone = opendata.linked_table(*case)
+    disclosure.protect(alone)
+    pooled = opendata.linked_table(*case)
+    submitted: list[int] = []
+    audit_all = disclosure._audit_all
+
+    def spy(table, components, check, pool):  # type: ignore[no-untyped-def]
+        if pool is not None:
+            submitted.append(len(components))
+        return audit_all(table, components, check, pool)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(disclosure, "_POOLED", 1)
+        mp.setattr(disclosure, "_WORKERS", 2)
+        mp.setattr(disclosure, "_audit_all", spy)
+        disclosure.protect(pooled)
+    assert [c.masked for c in pooled.cells] == [c.masked for c in alone.cells]
+    assert exposed_cells(pooled) == []
+    components = disclosure._components(opendata.linked_table(*case))
+    assert submitted or len(components) < 2  # the pool did audit, when there was a choice
+
+
+def _suppress_group_by_group(
+    frame: pl.DataFrame, keys: list[str], category: str, count: str, seuil: int
+) -> pl.DataFrame:
+    """The plain reading of `suppress_long`: one DataFrame per group, every group walked."""
+    frame = frame.with_columns(pl.col(count).is_between(1, seuil - 1).alias("secret"))
+    out = []
+    for _, group in frame.group_by(keys, maintain_order=True):
+        is_total = group.get_column(category) == TOTAL
+        cells, totals = group.filter(~is_total), group.filter(is_total)
+        masked, total_masked = protect_group(
+            cells.get_column(count).to_list(),
+            cells.get_column("secret").to_list(),
+            totals.get_column(count)[0] if totals.height else None,
+            bool(totals.get_column("secret")[0]) if totals.height else False,
+        )
+        out.append(cells.with_columns(pl.Series("secret", masked, dtype=pl.Boolean)))
+        if totals.height:
+            out.append(totals.with_columns(pl.lit(total_masked).alias("secret")))
+    return pl.concat(out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C", "D"]),
+            st.sampled_from([2021, 2022]),
+            st.sampled_from(["c1", "c2", "c3", TOTAL]),
+            st.sampled_from([0, 1, 2, 4, 5, 9, 30]),
+        ),
+        min_size=1,
+        max_size=40,
+        unique_by=lambda row: row[:3],
+    )
+)
+def test_suppress_long_equals_the_group_by_group_reading(rows) -> None:
+    """The list-based walk gives the same rows, in the same order, with the same flags, as one
+    DataFrame per group (shuffled input, groups with and without a total, zeros)."""
+    frame = pl.DataFrame(rows, schema=["territoire", "annee", "categorie", "n"], orient="row")
+    keys = ["territoire", "annee"]
+    expected = _suppress_group_by_group(frame, keys, "categorie", "n", SEUIL_INCIDENTS)
+    assert_frame_equal(suppress_long(frame, keys, "categorie", "n", SEUIL_INCIDENTS), expected)
