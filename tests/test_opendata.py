@@ -539,7 +539,13 @@ def _together(
 ) -> tuple[list[opendata.OpenTable], Hierarchy]:
     names = [t.name for t in cases[0][0]]
     tables = [
-        opendata.OpenTable(name, pl.concat([{t.name: t for t in c[0]}[name].frame for c in cases]))
+        opendata.OpenTable(
+            name,
+            # relaxed: a drawn table whose rates are all empty has a Null-typed column
+            pl.concat(
+                [{t.name: t for t in c[0]}[name].frame for c in cases], how="vertical_relaxed"
+            ),
+        )
         for name in names
     ]
     return tables, {year: h for _, hierarchy in cases for year, h in hierarchy.items()}
