@@ -49,6 +49,8 @@ def test_refresh_without_reference_is_blocked_and_publishes_nothing(home: Home) 
     ) in result.output
     assert "Traceback" not in result.output and "Stack Trace" not in result.output
     assert f"log: {home.logs}/refresh-" in result.output
+    (log,) = home.logs.glob("refresh-*.log")
+    assert "PASS" in log.read_text() and "\x1b[" not in log.read_text()  # dbt's lines, plain
     assert "publication BLOCKED" in result.output
     # Progress while it ran, in plain lines (no terminal here): per family, per dbt layer.
     assert "ingested landlord: 3/3 files, 5 rows, " in result.output

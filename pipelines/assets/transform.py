@@ -272,8 +272,12 @@ def _build(
 ) -> Iterator[Any]:
     """One dbt invocation: its events (with row counts) and its outcomes in the audit."""
     home = warehouse.get_home()
+    # No colour codes: dbt's lines go to the run's log file, never to a terminal.
     invocation = dbt.cli(
-        args, context=context, raise_on_error=False, target_path=home.work / "dbt_target"
+        [*args, "--no-use-colors"],
+        context=context,
+        raise_on_error=False,
+        target_path=home.work / "dbt_target",
     )
     manifest = json.loads(dbt_project.manifest_path.read_text())
     # dagster-dbt's `fetch_row_counts()` would open the file while dbt's process holds
