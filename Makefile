@@ -49,6 +49,9 @@ run: manifest  ## Generate the small sample into an empty inbox, refresh, say wh
 	fi
 	$(BIN)/tranquillity refresh
 	@echo "publication: $(TRANQUILLITY_HOME)/published/current.duckdb (history and open data: $(TRANQUILLITY_HOME)/published/)"
+	@index="$$(ls -d "$(TRANQUILLITY_HOME)"/published/open/2*/rapports/index.html 2>/dev/null | tail -n 1)"; \
+		if [ -n "$$index" ]; then echo "reports (CIL allocation review, CLSPD tranquillity review, per EPCI): $$index"; \
+		else echo "reports: none (TRANQUILLITY_RAPPORTS=off?)"; fi
 	@echo "try: $(BIN)/tranquillity status ; $(BIN)/tranquillity sql \"SELECT * FROM indicateurs_mixite_epci_annee LIMIT 10\""
 
 refresh: manifest  ## Refresh from the inbox as it is

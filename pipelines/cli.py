@@ -240,6 +240,11 @@ def refresh(force: bool, months: str | None) -> None:
         if docs is not None:
             click.echo(f"data docs (Great Expectations): {docs}")
         click.echo(f"published {outcome.run.publication_id}: {home.current_publication}")
+        index = (
+            home.published / "open" / str(outcome.run.publication_id) / "rapports" / "index.html"
+        )
+        if index.exists():
+            click.echo(f"reports (CIL and CLSPD reviews of every EPCI): {index}")
         click.echo(f"run {outcome.run.run_id}; log: {log}")
         return
     if outcome.verdict is Verdict.BLOCKED:
@@ -424,6 +429,52 @@ def sql(query: str | None, list_tables: bool, as_csv: bool, on_warehouse: bool) 
         write_csv(frame, sys.stdout)
     else:
         click.echo(format_table(names, rows))
+
+
+@main.command(
+    epilog=_epilog(
+        (
+            "0 the reports are written",
+            "1 no publication yet, an EPCI the publication does not know, or an unknown format",
+        ),
+        _HOME_ONLY,
+    )
+)
+@click.option("--epci", "code_epci", required=True, help="SIREN code of the EPCI (9 digits).")
+@click.option("--annee", type=int, required=True, help="Year of the report (YYYY).")
+@click.option(
+    "--format",
+    "formats",
+    default="html,pdf,xlsx",
+    show_default=True,
+    help="Comma-separated formats among html, pdf, xlsx.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write into (default: the publication's published/open/<id>/rapports/).",
+)
+def report(code_epci: str, annee: int, formats: str, out: Path | None) -> None:
+    """Write the two official reports of one EPCI and year from the current publication's
+    open data: the allocation review (CIL) and the tranquillity review (CLSPD), each as
+    self-contained HTML, PDF and XLSX.
+
+    Example: tranquillity report --epci 200030195 --annee 2025 --format html,xlsx
+    """
+    from pipelines.reports import OpenDataError, write_reports
+    from pipelines.reports.data import open_folder
+
+    home = Home.from_env()
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    try:
+        folder = open_folder(home.published)
+        target = out if out is not None else folder.path / "rapports"
+        written = write_reports(folder, code_epci.strip(), annee, target, chosen)
+    except OpenDataError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+    for path in written:
+        click.echo(str(path))
 
 
 # The tables of the database, with their rows and the comment the publication gives each.

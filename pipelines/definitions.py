@@ -17,7 +17,7 @@ from dagster_dbt import DbtCliResource
 
 from pipelines.assets.checks import PUBLICATION_CHECKS
 from pipelines.assets.ingestion import INGESTION_ASSETS
-from pipelines.assets.publication import publication
+from pipelines.assets.publication import publication, rapports
 from pipelines.assets.transform import dbt_models, dbt_monthly_models
 from pipelines.dbt_project import dbt_project
 from pipelines.jobs import refresh_job
@@ -32,7 +32,7 @@ def build_definitions() -> dg.Definitions:
     """The definitions with resources configured from the environment as it is now: the
     refresh command builds them for each run (a test process runs many, each its home)."""
     return dg.Definitions(
-        assets=[*INGESTION_ASSETS, dbt_models, dbt_monthly_models, publication],
+        assets=[*INGESTION_ASSETS, dbt_models, dbt_monthly_models, publication, rapports],
         asset_checks=PUBLICATION_CHECKS,
         jobs=[refresh_job],
         sensors=SENSORS,

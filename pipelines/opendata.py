@@ -34,10 +34,16 @@ import yaml
 
 from pipelines.disclosure import Hierarchy, LinkedTable, ProtectionCache, infer_parents, protect
 from pipelines.french_csv import write_csv
+from pipelines.ingest.ledger import CURRENT
 
 log = logging.getLogger(__name__)
 
 SEUIL_INCIDENTS = 5
+# The territorial levels of the open incidents tables (`incidents_<niveau>_annee`); `ensemble`
+# is France as a whole (code `FR`), the published `niveau` of the national rows, derived from
+# the protected départements (`france_table`), the others protected by `protect_linked`.
+NIVEAUX_INCIDENTS = ("commune", "epci", "departement", "ensemble")
+LINKED_NIVEAUX = NIVEAUX_INCIDENTS[:-1]
 SEUIL_EVENEMENTS = 5
 SEUIL_ATTRIBUTIONS = 11
 TOTAL = "total"
@@ -146,7 +152,7 @@ def incidents_tables(con: duckdb.DuckDBPyConnection) -> list[OpenTable]:
     """Incidents per territory, year and category; one table per territorial level (true
     values and the `secret` flag of the suppression within the table; `masked` empties)."""
     tables = []
-    for niveau in ("commune", "epci", "departement"):
+    for niveau in LINKED_NIVEAUX:
         frame = _frame(
             con,
             """
@@ -162,6 +168,53 @@ def incidents_tables(con: duckdb.DuckDBPyConnection) -> list[OpenTable]:
         )
         tables.append(OpenTable(f"incidents_{niveau}_annee", frame))
     return tables
+
+
+def france_table(con: duckdb.DuckDBPyConnection, departements: OpenTable) -> OpenTable:
+    """France as a whole per year and category, once the départements are protected.
+
+    France is the sum of its départements. Joined to the linked table, that one equation per
+    year and category ties every masked département of France into one component, and the
+    national repair no longer ends in reasonable time; so France is derived instead: its
+    count of a category is published only when every département's is (it is then their sum,
+    which tells nothing new), and its `total` only when all its categories and every
+    département's total are (else the total minus the published categories would give the
+    sum of the masked ones). A masked national cell adds a variable that no published cell
+    constrains: the attacker learns nothing from it."""
+    frame = _frame(
+        con,
+        """
+        SELECT code_territoire, annee, categorie, n_incidents,
+               taux_annualise_pour_1000_logements
+        FROM indicateurs_incidents_annee WHERE niveau = 'ensemble'
+        ORDER BY code_territoire, annee, categorie
+        """,
+    )
+    hidden = (
+        departements.frame.group_by("annee", "categorie")
+        .agg(pl.col("secret").any().alias("hidden"))
+        .with_columns(pl.col("annee").cast(pl.Int64), pl.col("categorie").cast(pl.String))
+    )
+    # Typed: a publication without national rows gives an empty frame of Null columns.
+    frame = frame.cast(
+        {
+            "code_territoire": pl.String,
+            "annee": pl.Int64,
+            "categorie": pl.String,
+            "n_incidents": pl.Int64,
+            "taux_annualise_pour_1000_logements": pl.Float64,
+        }
+    ).join(hidden, on=["annee", "categorie"], how="left")
+    # A year or category no département has: nothing to derive it from, masked.
+    frame = frame.with_columns(pl.col("hidden").fill_null(True))
+    any_hidden = pl.col("hidden").any().over("annee")
+    frame = frame.with_columns(
+        pl.when(pl.col("categorie") == TOTAL)
+        .then(any_hidden)
+        .otherwise(pl.col("hidden"))
+        .alias("secret")
+    )
+    return OpenTable("incidents_ensemble_annee", frame.drop("hidden"))
 
 
 def events_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
@@ -234,9 +287,74 @@ def mixite_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
     return OpenTable("mixite_epci_annee", frame)
 
 
+# Tables that hold no count of incidents, events or allocations: what the figures cover
+# (periods, landlords' months, dwellings), the territories, and the SSMSI's figures (already
+# diffused under the SSMSI's own rule). Nothing in them is masked and they stay out of the
+# linked table; they must never carry a delivery's row counts, which would give a landlord's
+# monthly incidents away. {name: (publication table and the columns it needs, query)}
+REFERENCE_TABLES = {
+    "territoires": (
+        ("territoires_communes", "nom_epci"),
+        """
+        SELECT annee, code_commune, nom_commune, code_epci, nom_epci, code_departement,
+               nom_departement
+        FROM territoires_communes ORDER BY annee, code_commune
+        """,
+    ),
+    "periodes_couvertes": (
+        ("periodes_couvertes", "annee_complete"),
+        """
+        SELECT type_fichier, annee, n_sources, n_sources_completes, n_mois_couverts_min,
+               annee_complete
+        FROM periodes_couvertes ORDER BY type_fichier, annee
+        """,
+    ),
+    "couverture_epci_mois": (
+        ("indicateurs_incidents_mois", "niveau"),
+        """
+        SELECT code_territoire AS code_epci, mois, n_logements
+        FROM indicateurs_incidents_mois
+        WHERE niveau = 'epci' AND categorie = 'total'
+        ORDER BY code_epci, mois
+        """,
+    ),
+    "couverture_bailleurs_mois": (
+        ("publication_livraisons", "nom_bailleur"),
+        """
+        SELECT DISTINCT code_bailleur, nom_bailleur, strptime(periode, '%Y-%m')::DATE AS mois
+        FROM publication_livraisons
+        WHERE type_fichier = 'incidents' AND {CURRENT}
+        ORDER BY code_bailleur, mois
+        """,
+    ),
+    "delinquance_epci_annee": (
+        ("indicateurs_delinquance_epci_annee", "edition"),
+        """
+        SELECT code_epci, annee, indicateur, unite_de_compte, nombre, population, logements,
+               n_communes_diffusees, n_communes_non_diffusees, taux_pour_mille, edition
+        FROM indicateurs_delinquance_epci_annee ORDER BY code_epci, annee, indicateur
+        """,
+    ),
+}
+
+
+def reference_tables(con: duckdb.DuckDBPyConnection) -> list[OpenTable]:
+    """The open tables without a secret, those whose source the publication holds."""
+    present = set(
+        con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall()
+    )
+    return [
+        OpenTable(name, _frame(con, query.format(CURRENT=CURRENT)))
+        for name, (source, query) in REFERENCE_TABLES.items()
+        if source in present
+    ]
+
+
 def masked(table: OpenTable) -> OpenTable:
     """The published view of a table: masked counts (and what is computed from them) empty."""
     frame = table.frame
+    if table.name in REFERENCE_TABLES:
+        return table
     if table.name.startswith("incidents_"):
         columns = ["n_incidents", "taux_annualise_pour_1000_logements"]
         return OpenTable(table.name, _mask(frame, columns, pl.col("secret")))
@@ -554,6 +672,14 @@ KINDS = {
     "ratio": Kind(pl.Float64, "number", "ratio entre 0 et 1", 0, 1),
     "pct": Kind(pl.Float64, "number", "en %", 0, 100),
     "booleen": Kind(pl.Boolean, "boolean"),
+    "mois": Kind(pl.Date, "date", "premier jour du mois"),
+    "logements": Kind(pl.Float64, "number", "logements (estimation du recensement)", 0),
+    "taux_mille_ssmsi": Kind(
+        pl.Float64,
+        "number",
+        "pour 1 000 habitants (pour 1 000 logements : cambriolages de logement)",
+        0,
+    ),
 }
 
 
@@ -582,7 +708,8 @@ class TableSpec:
     title: str
     description: str
     source: str
-    seuil: int
+    # None: a table without masked counts (REFERENCE_TABLES).
+    seuil: int | None
     primary_key: tuple[str, ...]
     columns: tuple[Column, ...] = field(default_factory=tuple)
 
@@ -598,17 +725,25 @@ _CODES = {
     ),
     "epci": ("code SIREN de l'EPCI (9 chiffres, texte)", r"^[0-9]{9}$"),
     "departement": ("code du département (texte : 06, 2A, 971)", r"^([0-9]{2,3}|2[AB])$"),
+    "ensemble": ("`FR`, la France entière (somme des départements)", r"^FR$"),
 }
-_NIVEAUX = {"commune": "commune", "epci": "EPCI", "departement": "département"}
+_NIVEAUX = {
+    "commune": "commune",
+    "epci": "EPCI",
+    "departement": "département",
+    "ensemble": "France entière",
+}
+# "Incidents <par ...>, année et catégorie"
+_PAR = {n: f"par {label}" for n, label in _NIVEAUX.items()} | {"ensemble": "en France entière"}
 
 
 def _incidents_spec(niveau: str) -> TableSpec:
     model = "indicateurs_incidents_annee"
     code, pattern = _CODES[niveau]
     return TableSpec(
-        title=f"Incidents par {_NIVEAUX[niveau]}, année et catégorie",
+        title=f"Incidents {_PAR[niveau]}, année et catégorie",
         description=(
-            f"Incidents signalés dans le parc social par {_NIVEAUX[niveau]}, année et catégorie "
+            f"Incidents signalés dans le parc social {_PAR[niveau]}, par année et catégorie "
             "(mois couverts de l'année), avec le taux annualisé ; une ligne `total` par "
             f"territoire et année. Effectifs de 1 à {SEUIL_INCIDENTS - 1} masqués."
         ),
@@ -618,7 +753,7 @@ def _incidents_spec(niveau: str) -> TableSpec:
         columns=(
             Column(
                 "code_territoire",
-                f"Code {_NIVEAUX[niveau]}",
+                "Code du territoire" if niveau == "ensemble" else f"Code {_NIVEAUX[niveau]}",
                 "code",
                 f"{model}.code_territoire",
                 f"Ici : {code}.",
@@ -808,11 +943,207 @@ def _mixite_spec() -> TableSpec:
     )
 
 
+_NOT_MASKED = (
+    "Aucune valeur n'y est masquée : elle ne contient aucun effectif d'incidents, "
+    "d'évènements ou d'attributions."
+)
+
+
+def _reference_specs() -> dict[str, TableSpec]:
+    territory, periods, months = (
+        "territoires_communes",
+        "periodes_couvertes",
+        "indicateurs_incidents_mois",
+    )
+    ssmsi = "indicateurs_delinquance_epci_annee"
+    commune_code, commune_pattern = _CODES["commune"]
+    epci_code, epci_pattern = _CODES["epci"]
+    dep_code, dep_pattern = _CODES["departement"]
+    return {
+        "territoires": TableSpec(
+            title="Communes, EPCI et départements par année",
+            description=(
+                "La composition des territoires avec laquelle les chiffres de chaque année ont "
+                "été calculés (fichier EPCI applicable à l'année), avec les noms. " + _NOT_MASKED
+            ),
+            source=territory,
+            seuil=None,
+            primary_key=("annee", "code_commune"),
+            columns=(
+                Column("annee", "Année", "annee", f"{territory}.annee", required=True),
+                Column(
+                    "code_commune",
+                    "Code commune",
+                    "code",
+                    f"{territory}.code_commune",
+                    f"Ici : {commune_code}.",
+                    required=True,
+                    pattern=commune_pattern,
+                ),
+                Column("nom_commune", "Commune", "texte", f"{territory}.nom_commune"),
+                Column(
+                    "code_epci",
+                    "Code EPCI",
+                    "code",
+                    f"{territory}.code_epci",
+                    f"Ici : {epci_code}.",
+                    pattern=epci_pattern,
+                ),
+                Column("nom_epci", "EPCI", "texte", f"{territory}.nom_epci"),
+                Column(
+                    "code_departement",
+                    "Code département",
+                    "code",
+                    f"{territory}.code_departement",
+                    f"Ici : {dep_code}.",
+                    pattern=dep_pattern,
+                ),
+                Column("nom_departement", "Département", "texte", f"{territory}.nom_departement"),
+            ),
+        ),
+        "periodes_couvertes": TableSpec(
+            title="Années couvertes par les livraisons",
+            description=(
+                "Pour chaque série mensuelle (incidents, procédures, évènements, attributions) "
+                "et année : nombre de sources, mois couverts, année complète ou non. " + _NOT_MASKED
+            ),
+            source=periods,
+            seuil=None,
+            primary_key=("type_fichier", "annee"),
+            columns=(
+                Column("type_fichier", "Série", "texte", f"{periods}.type_fichier", required=True),
+                Column("annee", "Année", "annee", f"{periods}.annee", required=True),
+                Column("n_sources", "Sources", "effectif", f"{periods}.n_sources"),
+                Column(
+                    "n_sources_completes",
+                    "Sources complètes",
+                    "effectif",
+                    f"{periods}.n_sources_completes",
+                ),
+                Column(
+                    "n_mois_couverts_min",
+                    "Mois couverts (au moins)",
+                    "effectif",
+                    f"{periods}.n_mois_couverts_min",
+                ),
+                Column(
+                    "annee_complete",
+                    "Année complète",
+                    "booleen",
+                    f"{periods}.annee_complete",
+                    required=True,
+                ),
+            ),
+        ),
+        "couverture_epci_mois": TableSpec(
+            title="Logements couverts par EPCI et mois",
+            description=(
+                "Pour chaque EPCI et mois couvert par au moins un bailleur : les logements des "
+                "bailleurs qui le couvrent (dénominateur des taux d'incidents). " + _NOT_MASKED
+            ),
+            source=months,
+            seuil=None,
+            primary_key=("code_epci", "mois"),
+            columns=(
+                Column(
+                    "code_epci",
+                    "Code EPCI",
+                    "code",
+                    None,
+                    f"Code de l'EPCI : {epci_code}.",
+                    required=True,
+                    pattern=epci_pattern,
+                ),
+                Column("mois", "Mois", "mois", f"{months}.mois", required=True),
+                Column("n_logements", "Logements couverts", "effectif", f"{months}.n_logements"),
+            ),
+        ),
+        "couverture_bailleurs_mois": TableSpec(
+            title="Mois couverts par chaque bailleur",
+            description=(
+                "Une ligne par bailleur et mois dont il a livré le fichier d'incidents (un "
+                "bailleur couvre un mois quand il l'a livré). Le nombre de lignes des fichiers "
+                "n'est pas publié. " + _NOT_MASKED
+            ),
+            source="publication_livraisons",
+            seuil=None,
+            primary_key=("code_bailleur", "mois"),
+            columns=(
+                Column(
+                    "code_bailleur",
+                    "Code bailleur",
+                    "code",
+                    None,
+                    "Code du bailleur social (tiré du nom de ses fichiers).",
+                    required=True,
+                ),
+                Column("nom_bailleur", "Bailleur", "texte", None, "Nom du bailleur."),
+                Column(
+                    "mois",
+                    "Mois",
+                    "mois",
+                    None,
+                    "Mois couvert : le bailleur a livré son fichier d'incidents de ce mois.",
+                    required=True,
+                ),
+            ),
+        ),
+        "delinquance_epci_annee": TableSpec(
+            title="Délinquance enregistrée par EPCI et année (SSMSI)",
+            description=(
+                "Crimes et délits enregistrés par la police et la gendarmerie (base communale "
+                "du SSMSI) sommés sur les communes de l'EPCI dont le SSMSI diffuse le chiffre. "
+                "Le SSMSI applique sa propre règle de diffusion ; rien n'est masqué en plus."
+            ),
+            source=ssmsi,
+            seuil=None,
+            primary_key=("code_epci", "annee", "indicateur"),
+            columns=(
+                Column(
+                    "code_epci",
+                    "Code EPCI",
+                    "code",
+                    f"{ssmsi}.code_epci",
+                    f"Ici : {epci_code}.",
+                    required=True,
+                    pattern=epci_pattern,
+                ),
+                Column("annee", "Année", "annee", f"{ssmsi}.annee", required=True),
+                Column("indicateur", "Indicateur", "texte", f"{ssmsi}.indicateur", required=True),
+                Column("unite_de_compte", "Unité de compte", "texte", f"{ssmsi}.unite_de_compte"),
+                Column("nombre", "Nombre", "effectif", f"{ssmsi}.nombre"),
+                Column("population", "Population", "effectif", f"{ssmsi}.population"),
+                Column("logements", "Logements", "logements", f"{ssmsi}.logements"),
+                Column(
+                    "n_communes_diffusees",
+                    "Communes diffusées",
+                    "effectif",
+                    f"{ssmsi}.n_communes_diffusees",
+                ),
+                Column(
+                    "n_communes_non_diffusees",
+                    "Communes non diffusées",
+                    "effectif",
+                    f"{ssmsi}.n_communes_non_diffusees",
+                ),
+                Column(
+                    "taux_pour_mille",
+                    "Taux pour mille",
+                    "taux_mille_ssmsi",
+                    f"{ssmsi}.taux_pour_mille",
+                ),
+                Column("edition", "Édition SSMSI", "annee", f"{ssmsi}.edition"),
+            ),
+        ),
+    }
+
+
 def table_specs() -> dict[str, TableSpec]:
     """What each open table is, by file name."""
-    specs = {f"incidents_{n}_annee": _incidents_spec(n) for n in ("commune", "epci", "departement")}
+    specs = {f"incidents_{n}_annee": _incidents_spec(n) for n in NIVEAUX_INCIDENTS}
     specs["evenements_departement_annee"] = _events_spec()
     specs["mixite_epci_annee"] = _mixite_spec()
+    specs.update(_reference_specs())
     return specs
 
 
@@ -830,7 +1161,7 @@ def published_descriptions() -> dict[str, str]:
     }
 
 
-def describe(column: Column, seuil: int, descriptions: dict[str, str]) -> str:
+def describe(column: Column, seuil: int | None, descriptions: dict[str, str]) -> str:
     """The French description of a column: dbt's, what open data adds, the unit, the mask."""
     parts = []
     if column.source is not None:
@@ -844,13 +1175,15 @@ def describe(column: Column, seuil: int, descriptions: dict[str, str]) -> str:
     if unit and column.kind != "annee":
         parts.append(f"Unité : {unit}.")
     if column.secret is not None:
+        if seuil is None:
+            raise ValueError(f"{column.name} is masked in a table without a threshold")
         parts.append(_masked_text(column.secret, seuil))
     if not parts:
         raise ValueError(f"{column.name} has no description")
     return " ".join(parts)
 
 
-def _field(column: Column, seuil: int, descriptions: dict[str, str]) -> dict[str, object]:
+def _field(column: Column, seuil: int | None, descriptions: dict[str, str]) -> dict[str, object]:
     kind = KINDS[column.kind]
     descriptor: dict[str, object] = {
         "name": column.name,
@@ -922,9 +1255,10 @@ def _resource(
         {
             "parquet": {"path": f"{name}.parquet", "mediatype": "application/vnd.apache.parquet"},
             "lignes": rows,
-            "secret": {"seuil": spec.seuil, "colonnes_masquees": masked},
         }
     )
+    if spec.seuil is not None:
+        resource.custom["secret"] = {"seuil": spec.seuil, "colonnes_masquees": masked}
     return resource
 
 
@@ -1016,8 +1350,8 @@ def readme(
         "Un effectif nul (0) n'est pas masqué. Un taux, un manque ou un "
         "indicateur de conformité calculé à partir d'un effectif masqué est masqué avec lui. "
         "Pour qu'une cellule masquée ne puisse pas être retrouvée par différence avec un total "
-        "publié (ligne `total`, `n_attributions` = hors QPV + en QPV, ou un EPCI ou un "
-        "département comme somme de ses communes), d'autres cellules peuvent être masquées "
+        "publié (ligne `total`, `n_attributions` = hors QPV + en QPV, un EPCI ou un "
+        "département comme somme de ses communes, la France comme somme des départements), d'autres cellules peuvent être masquées "
         "(secret secondaire) : leur drapeau vaut aussi `true`. "
         "Dans la table de "
         "mixité, chaque effectif a son drapeau `secret_<effectif>` ; `secret` vaut `true` dès "
@@ -1080,6 +1414,9 @@ def open_tables(
                 )
         if linked and hierarchy is not None:
             tables, _ = protect_linked(tables, hierarchy, cache)
+        (departements,) = [t for t in tables if t.name == "incidents_departement_annee"]
+        tables.insert(tables.index(departements) + 1, france_table(con, departements))
+        tables += reference_tables(con)
     return [masked(t) for t in tables], info
 
 

@@ -39,6 +39,8 @@ from pipelines.settings import (
     KEEP_DATA_DOCS,
     KEEP_PUBLICATIONS,
     PSEUDO_KEY,
+    REPORTS,
+    REPORTS_MODES,
     Home,
     Setting,
 )
@@ -163,6 +165,21 @@ def _prune(docs_root: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+class ReportsResource(dg.ConfigurableResource):
+    """Whether the official reports follow each publication (docs/reports.md)."""
+
+    mode: str = Field(
+        default=REPORTS.default or "on", description=f"{REPORTS.variable}: {REPORTS.describe()}"
+    )
+
+    def enabled(self) -> bool:
+        if self.mode not in REPORTS_MODES:
+            raise dg.Failure(
+                description=f"{REPORTS.variable}={self.mode!r}: choose among {', '.join(REPORTS_MODES)}"
+            )
+        return self.mode == "on"
+
+
 def run_resources() -> dict[str, Any]:
     """The resources of the code location, configured from the environment."""
     warehouse = WarehouseResource(
@@ -178,4 +195,5 @@ def run_resources() -> dict[str, Any]:
             keep_data_docs=from_environment_int(KEEP_DATA_DOCS),
             gate=from_environment(GATE),
         ),
+        "reports": ReportsResource(mode=from_environment(REPORTS)),
     }

@@ -75,6 +75,14 @@ GATE = Setting(
     "the publication goes ahead with its key's last accepted delivery) or strict (any held "
     "delivery blocks the publication until it is replaced)",
 )
+REPORTS = Setting(
+    "TRANQUILLITY_RAPPORTS",
+    "on",
+    "official reports after each publication (docs/reports.md): on (both reports of the last "
+    "year for every EPCI, rendered again only when their figures changed) or off",
+)
+# The values of REPORTS, the default first.
+REPORTS_MODES: tuple[str, ...] = ("on", "off")
 # The values of GATE, the default first.
 GATE_MODES: tuple[str, ...] = ("hold", "strict")
 SETTINGS: tuple[Setting, ...] = (
@@ -86,6 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
     KEEP_DATA_DOCS,
     ALERT_URL,
     GATE,
+    REPORTS,
 )
 
 # One run at a time: DuckDB has one writer, so a run the sensor or a schedule starts while

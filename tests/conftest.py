@@ -65,6 +65,9 @@ def point_environment(mp: pytest.MonkeyPatch, root: Path, **extra: str) -> None:
         "TRANQUILLITY_HOME": str(root),
         "DAGSTER_HOME": str(root / "dagster"),
         "DO_NOT_TRACK": "1",
+        # Rendering the reports costs seconds per refresh: only the tests of the reports
+        # (tests/test_reports.py) turn them on.
+        "TRANQUILLITY_RAPPORTS": "off",
         **extra,
     }
     for name, value in values.items():

@@ -20,6 +20,7 @@ from pipelines import disclosure, opendata
 from pipelines.disclosure import Hierarchy, LinkedTable, intervals, is_exposed
 from pipelines.opendata import (
     MIXITE_COUNTS,
+    NIVEAUX_INCIDENTS,
     SEUIL_ATTRIBUTIONS,
     SEUIL_INCIDENTS,
     TOTAL,
@@ -105,7 +106,7 @@ def test_random_tables_leak_nothing() -> None:
 
 def check_open_directory(folder: Path) -> None:
     """Every open table of a publication: no small count, nothing recoverable."""
-    for niveau in ("commune", "epci", "departement"):
+    for niveau in NIVEAUX_INCIDENTS:
         frame = pl.read_parquet(folder / f"incidents_{niveau}_annee.parquet")
         assert_no_small_counts(frame, "n_incidents", SEUIL_INCIDENTS)
         assert (
@@ -117,6 +118,10 @@ def check_open_directory(folder: Path) -> None:
         assert (
             recoverable_cells(frame, ["code_territoire", "annee"], "categorie", "n_incidents") == []
         )
+    check_france(
+        pl.read_parquet(folder / "incidents_ensemble_annee.parquet"),
+        pl.read_parquet(folder / "incidents_departement_annee.parquet"),
+    )
     events = pl.read_parquet(folder / "evenements_departement_annee.parquet")
     assert_no_small_counts(events, "n_evenements", SEUIL_INCIDENTS)
     mix = pl.read_parquet(folder / "mixite_epci_annee.parquet")
@@ -170,7 +175,7 @@ def check_open_formats(folder: Path) -> None:
             assert actual == expected, name
         # Parquet types: codes text, counts integers, rates doubles, flags booleans.
         dtypes = {"string": [pl.String], "integer": [pl.Int32, pl.Int64]}
-        dtypes |= {"number": [pl.Float64], "boolean": [pl.Boolean]}
+        dtypes |= {"number": [pl.Float64], "boolean": [pl.Boolean], "date": [pl.Date]}
         text = pl.read_csv(folder / resource["path"], separator=";", infer_schema=False)
         for f in fields:
             assert parquet.schema[f["name"]] in dtypes[f["type"]], (name, f["name"])
@@ -200,7 +205,8 @@ def write_publication(path: Path) -> None:
                 ('commune', '2A004', 2024, 'total', 0::BIGINT, NULL::DOUBLE),
                 ('epci', '200039915', 2024, 'total', 32::BIGINT, 1234.5),
                 ('departement', '06', 2024, 'total', 32::BIGINT, 0.1),
-                ('departement', '2A', 2024, 'total', 7::BIGINT, 1.0)
+                ('departement', '2A', 2024, 'total', 7::BIGINT, 1.0),
+                ('ensemble', 'FR', 2024, 'total', 39::BIGINT, 0.2)
             ) AS t(niveau, code_territoire, annee, categorie, n_incidents,
                    taux_annualise_pour_1000_logements)
             """
@@ -407,6 +413,70 @@ def test_the_attacker_finds_a_recoverable_cell() -> None:
     assert exposed_cells(linked) == []
     assert protected[0].frame.get_column("secret").all()  # B is masked too...
     assert not protected[1].frame.get_column("secret").any()  # ... rather than the EPCI
+
+
+def test_france_is_published_only_where_it_tells_nothing_new() -> None:
+    """France is the sum of its départements: its `vol` would be D2's masked 3 plus D1's
+    published 40, so it is masked, and so is its `total` (the total minus the published
+    categories would give it back); `bruit`, every département published, is published."""
+    departements = incidents_frame(
+        [
+            ("D1", 2024, "vol", 40),
+            ("D2", 2024, "vol", 3),
+            ("D1", 2024, "bruit", 20),
+            ("D2", 2024, "bruit", 7),
+            ("D1", 2024, TOTAL, 60),
+            ("D2", 2024, TOTAL, 10),
+            ("D1", 2025, "vol", 8),
+            ("D1", 2025, TOTAL, 8),
+        ]
+    ).with_columns(pl.col("n_incidents").is_between(1, 4).alias("secret"))
+    with duckdb.connect() as con:
+        con.execute(
+            "CREATE TABLE indicateurs_incidents_annee AS SELECT * FROM (VALUES "
+            "('ensemble', 'FR', 2024, 'vol', 43::BIGINT, 1.0), "
+            "('ensemble', 'FR', 2024, 'bruit', 27::BIGINT, 1.0), "
+            "('ensemble', 'FR', 2024, 'total', 70::BIGINT, 1.0), "
+            "('ensemble', 'FR', 2025, 'vol', 8::BIGINT, 1.0), "
+            "('ensemble', 'FR', 2025, 'total', 8::BIGINT, 1.0)) "
+            "AS t(niveau, code_territoire, annee, categorie, n_incidents, "
+            "taux_annualise_pour_1000_logements)"
+        )
+        france = opendata.france_table(
+            con, opendata.OpenTable("incidents_departement_annee", departements)
+        )
+    shown = {(r["annee"], r["categorie"]): r["secret"] for r in france.frame.iter_rows(named=True)}
+    assert shown == {
+        (2024, "vol"): True,
+        (2024, "bruit"): False,
+        (2024, TOTAL): True,
+        (2025, "vol"): False,
+        (2025, TOTAL): False,
+    }
+    check_france(
+        opendata.masked(france).frame,
+        opendata.masked(opendata.OpenTable("incidents_departement_annee", departements)).frame,
+    )
+
+
+def check_france(france: pl.DataFrame, departements: pl.DataFrame) -> None:
+    """Every published national cell is the sum of département cells all published (it adds
+    no equation on a masked one), and a published national total has every category
+    published."""
+    sums = departements.group_by("annee", "categorie").agg(
+        pl.col("n_incidents").sum().alias("somme"),
+        pl.col("n_incidents").is_null().any().alias("masque"),
+    )
+    joined = france.join(sums, on=["annee", "categorie"], how="left")
+    published = joined.filter(pl.col("n_incidents").is_not_null())
+    assert not published.get_column("masque").fill_null(True).any()
+    assert published.get_column("n_incidents").equals(
+        published.get_column("somme"), check_names=False
+    )
+    for annee in france.filter(
+        (pl.col("categorie") == TOTAL) & pl.col("n_incidents").is_not_null()
+    ).get_column("annee"):
+        assert france.filter(pl.col("annee") == annee).get_column("n_incidents").is_not_null().all()
 
 
 def write_straddling_publication(path: Path) -> Hierarchy:

@@ -1,4 +1,5 @@
-"""checks -> publish: the publication is written only when every blocking check passed.
+"""checks -> publish -> reports: the publication is written only when every blocking check
+passed; the official reports follow it, from its open data.
 
 This step does not trust that Dagster skipped it after a failure (dagster #25112): it reads
 the audit record of the run and refuses to publish unless every blocking check of this run
@@ -12,7 +13,9 @@ from dagster import AssetExecutionContext
 from pipelines.assets.transform import dbt_models, dbt_monthly_models
 from pipelines.audit import CheckOutcome, outcomes_of_run
 from pipelines.publish import CONTRACT_TABLES, write_publication
-from pipelines.resources import WarehouseResource
+from pipelines.reports.batch import INDEX, write_publication_reports
+from pipelines.reports.data import open_folder
+from pipelines.resources import ReportsResource, WarehouseResource
 from pipelines.settings import FAMILIES
 from pipelines.window import window_of_run
 
@@ -87,5 +90,42 @@ def publication(
             "current": dg.MetadataValue.path(str(home.current_publication)),
             "tables": dg.MetadataValue.md("\n".join(f"- `{t}`" for t in result.tables)),
             "n_controles": result.n_controles,
+        }
+    )
+
+
+@dg.asset(
+    name="rapports",
+    group_name="publish",
+    deps=[publication],
+    kinds={"html", "pdf", "xlsx"},
+    description=(
+        "published/open/<publication_id>/rapports/: the allocation review (CIL) and the "
+        "tranquillity review (CLSPD) of the publication's last year for every EPCI, from its "
+        "open data; rendered again only when their content changed (docs/reports.md)."
+    ),
+)
+def rapports(
+    context: AssetExecutionContext, warehouse: WarehouseResource, reports: ReportsResource
+) -> dg.MaterializeResult:
+    if not reports.enabled():
+        context.log.info("reports are off (TRANQUILLITY_RAPPORTS=off)")
+        return dg.MaterializeResult(metadata={"rendered": 0, "reused": 0, "off": True})
+    # The run holds the refresh lock: the current publication is the one it just made.
+    folder = open_folder(warehouse.get_home().published)
+    result = write_publication_reports(folder)
+    index = result.folder / INDEX
+    context.log.info(
+        f"reports {result.annee}: {result.rendered} rendered, {result.reused} unchanged "
+        f"({result.seconds:.1f} s): {index}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "publication_id": folder.publication_id,
+            "annee": result.annee,
+            "rendered": result.rendered,
+            "reused": result.reused,
+            "seconds": round(result.seconds, 1),
+            "index": dg.MetadataValue.path(str(index)),
         }
     )
