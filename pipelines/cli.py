@@ -240,9 +240,9 @@ def refresh(force: bool, months: str | None) -> None:
         if docs is not None:
             click.echo(f"data docs (Great Expectations): {docs}")
         click.echo(f"published {outcome.run.publication_id}: {home.current_publication}")
-        index = (
-            home.published / "open" / str(outcome.run.publication_id) / "rapports" / "index.html"
-        )
+        from pipelines.reports.batch import INDEX, RAPPORTS
+
+        index = home.published / "open" / str(outcome.run.publication_id) / RAPPORTS / INDEX
         if index.exists():
             click.echo(f"reports (CIL and CLSPD reviews of every EPCI): {index}")
         click.echo(f"run {outcome.run.run_id}; log: {log}")
@@ -462,13 +462,14 @@ def report(code_epci: str, annee: int, formats: str, out: Path | None) -> None:
     Example: tranquillity report --epci 200030195 --annee 2025 --format html,xlsx
     """
     from pipelines.reports import OpenDataError, write_reports
+    from pipelines.reports.batch import RAPPORTS
     from pipelines.reports.data import open_folder
 
     home = Home.from_env()
     chosen = [f.strip() for f in formats.split(",") if f.strip()]
     try:
         folder = open_folder(home.published)
-        target = out if out is not None else folder.path / "rapports"
+        target = out if out is not None else folder.path / RAPPORTS
         written = write_reports(folder, code_epci.strip(), annee, target, chosen)
     except OpenDataError as exc:
         click.echo(f"error: {exc}", err=True)
