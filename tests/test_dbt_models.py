@@ -358,6 +358,112 @@ def test_epci_delinquency_row_recomputed(con) -> None:
             assert math.isclose(g["taux_pour_mille"], taux, rel_tol=1e-9, abs_tol=0.0), key
 
 
+def _applicable(years: list[int], year: int) -> int:
+    """The file year that applies to `year`: the latest <= it, else the earliest."""
+    earlier = [y for y in years if y <= year]
+    return earlier[-1] if earlier else years[0]
+
+
+def _monthly_years(con) -> set[int]:
+    """Years of the current monthly deliveries: those the territorial marts are written for."""
+    return {
+        int(r["periode"][:4])
+        for r in rows(con, f"select periode from ({CURRENT}) where periode like '____-__'")
+    }
+
+
+def test_territoires_qpv_recomputed(con) -> None:
+    """QPV -> communes for each year of the monthly deliveries, from the QPV file of the latest
+    year <= it (else the earliest), each commune with its EPCI and département from the EPCI file
+    of the year; the population of each part as delivered."""
+    lookup = epci_of(con)
+    files: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
+    for r in rows(
+        con,
+        f"""select cast(c.periode as integer) as annee, q.code_qpv, q.code_commune, q.population
+            from raw.reference_qpv q join ({CURRENT}) c using (livraison_id)
+            where c.type_fichier = 'qpv' order by q.ligne""",
+    ):
+        files[r["annee"]][(r["code_qpv"], r["code_commune"])] = r["population"]
+    expected = set()
+    for year in _monthly_years(con):
+        for (qpv, commune), population in files[_applicable(sorted(files), year)].items():
+            epci, dep = lookup(commune, year) or (None, None)
+            expected.add((year, qpv, commune, epci, dep, population))
+    got = set(
+        con.execute(
+            "select annee, code_qpv, code_commune, code_epci, code_departement, population "
+            "from marts.territoires_qpv"
+        ).fetchall()
+    )
+    assert got == expected
+    # The sample has a QPV over two communes.
+    per_qpv = defaultdict(set)
+    for year, qpv, commune, *_ in got:
+        per_qpv[(year, qpv)].add(commune)
+    assert any(len(communes) > 1 for communes in per_qpv.values())
+
+
+def test_epci_procedures_recomputed(con) -> None:
+    """Procedures per EPCI from the raw tables: each step located by its dwelling in its
+    landlord's stock of the latest year <= the step's year (else the earliest), then by the
+    dwelling's commune in the EPCI file of the year; distinct (landlord, procedure) per cell.
+    Over EPCIs, the landlord table's total less the procedures not located."""
+    lookup = epci_of(con)
+    stocks: dict[str, dict[int, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows(
+        con,
+        f"""select p.code_bailleur, cast(c.periode as integer) as annee, p.id_logement, p.depcom
+            from raw.landlord_patrimoine p join ({CURRENT}) c using (livraison_id)
+            where c.type_fichier = 'patrimoine'""",
+    ):
+        stocks[r["code_bailleur"]][r["annee"]][r["id_logement"]] = r["depcom"]
+    steps: dict[tuple, dict] = {}
+    for r in rows(
+        con,
+        f"""select p.* from raw.landlord_procedures p join ({CURRENT}) c using (livraison_id)
+            where c.type_fichier = 'procedures' order by c.modifie_le, c.fichier, p.ligne""",
+    ):
+        steps[(r["code_bailleur"], r["id_procedure"], r["etape"], r["date_etape"])] = r
+
+    cells: dict[tuple, set[tuple[str, str, str]]] = defaultdict(set)
+    located: set[tuple] = set()
+    everywhere: set[tuple] = set()
+    for (landlord, procedure, etape, date_etape), r in steps.items():
+        year = date_etape.year
+        cell = (year, r["motif"], etape)
+        everywhere.add((landlord, procedure, *cell))
+        landlord_stocks = stocks.get(landlord)
+        if not landlord_stocks or r["id_logement"] is None:
+            continue
+        commune = landlord_stocks[_applicable(sorted(landlord_stocks), year)].get(r["id_logement"])
+        epci = lookup(commune, year) if commune else None
+        if epci is None or epci[0] is None:
+            continue
+        cells[(epci[0], *cell)].add((landlord, procedure, r["origine"]))
+        located.add((landlord, procedure, *cell))
+
+    got = {
+        (g["code_epci"], g["annee"], g["motif"], g["etape"]): g
+        for g in rows(con, "select * from marts.procedures_expulsion_epci_annee")
+    }
+    assert got and set(got) == set(cells)
+    for key, procedures in cells.items():
+        g = got[key]
+        assert g["n_procedures"] == len({(b, p) for b, p, _ in procedures}), key
+        assert g["n_procedures_bailleur"] == len(
+            {(b, p) for b, p, o in procedures if o == "bailleur"}
+        ), key
+        assert g["n_procedures_injonction_prefet"] == len(
+            {(b, p) for b, p, o in procedures if o == "injonction_prefet"}
+        ), key
+        assert g["n_bailleurs"] == len({b for b, _, _ in procedures}), key
+    by_landlord = con.execute(
+        "select sum(n_procedures) from marts.procedures_expulsion_annee"
+    ).fetchone()[0]
+    assert sum(g["n_procedures"] for g in got.values()) == by_landlord - len(everywhere - located)
+
+
 def test_blocking_checks_catch_bad_deliveries(built: Built, tmp_path: Path) -> None:
     """Each blocking check fails on a warehouse with one offending row of its kind."""
     bad_home = tmp_path / "home"

@@ -570,6 +570,7 @@ def test_a_partial_year_is_never_presented_as_complete(published_home: Home) -> 
             "indicateurs_mixite_epci_annee",
             "indicateurs_incidents_annee",
             "procedures_expulsion_annee",
+            "procedures_expulsion_epci_annee",
         ):
             complete, rows = con.execute(
                 f"SELECT count(*) FILTER (WHERE annee_complete), count(*) FROM {table}"
