@@ -45,10 +45,16 @@ class Cell:
     seuil: int
     masked: bool
     primary: bool = False
+    # A quantity the attacker knows exists but no table publishes (a QPV's part in one of its
+    # communes): a variable of every program, at least 0, never audited nor masked by the
+    # repair; its `value` is one feasible value, not necessarily the true one.
+    hidden: bool = False
 
     def bounds(self, strong: bool = False) -> tuple[float, float | None]:
         """What the attacker knows of a masked cell before any relation: the strong one knows
         which masked cells are primary, the contract's one (`strong=False`) does not."""
+        if self.hidden:
+            return 0.0, None
         if self.primary and strong:
             return 1.0, float(self.seuil - 1)
         return 1.0, None  # a 0 is never masked
@@ -74,6 +80,12 @@ class LinkedTable:
         self.cells.append(Cell(key, value, seuil, masked, masked and 1 <= value < seuil))
         return self.index[key]
 
+    def hide(self, key: Hashable, value: int) -> int:
+        """An unpublished quantity (`Cell.hidden`), `value` a feasible one."""
+        self.index[key] = len(self.cells)
+        self.cells.append(Cell(key, value, 0, True, hidden=True))
+        return self.index[key]
+
     def total(self, whole: Hashable, parts: Iterable[Hashable]) -> None:
         """whole = sum(parts); parts that are not cells count as 0."""
         if whole not in self.index:
@@ -84,6 +96,13 @@ class LinkedTable:
     def at_most(self, part: Hashable, whole: Hashable) -> None:
         if part in self.index and whole in self.index:
             self._relation(Relation(((self.index[part], 1), (self.index[whole], -1)), False))
+
+    def at_most_sum(self, parts: Iterable[Hashable], wholes: Iterable[Hashable]) -> None:
+        """sum(parts) <= sum(wholes); cells that are not there count as 0."""
+        terms = [(self.index[p], 1) for p in parts if p in self.index]
+        terms += [(self.index[w], -1) for w in wholes if w in self.index]
+        if any(c > 0 for _, c in terms):
+            self._relation(Relation(tuple(terms), False))
 
     def _relation(self, relation: Relation) -> None:
         lhs = sum(c * self.cells[i].value for i, c in relation.terms)
@@ -194,7 +213,7 @@ def intervals(table: LinkedTable, strong: bool = False) -> dict[int, tuple[float
     out: dict[int, tuple[float, float]] = {}
     for cells, relations in _components(table):
         out |= _component_intervals(table, cells, relations, strong)
-    return out
+    return {i: bounds for i, bounds in out.items() if not table.cells[i].hidden}
 
 
 def is_exposed(low: float, high: float) -> bool:
@@ -261,7 +280,7 @@ def _component(
         starts=np.array(starts, dtype=np.int32),
         index=np.array(index, dtype=np.int32),
         coefs=np.array(coefs, dtype=float),
-        check=sorted(position[i] for i in check),
+        check=sorted(position[i] for i in check if not table.cells[i].hidden),
         alone=sorted(alone),
     )
 
@@ -458,10 +477,28 @@ def _level(key: Hashable) -> int:
     return 2 if "departement" in name else 1 if "epci" in name else 0
 
 
+# The key parts that name a total of its row (a category `total`, `n_attributions`).
+_TOTALS = frozenset({"total", "n_attributions"})
+
+
+def _is_yearly(key: Hashable) -> bool:
+    """Whether a cell is a yearly figure rather than a month's: the year is what the reports
+    and their trends read, a month only details it; a month is masked before any year."""
+    return not (isinstance(key, tuple) and str(key[0]).endswith("_mois"))
+
+
+def _is_total(key: Hashable) -> bool:
+    """Whether a cell is the total of its territory and year: the figure readers compare
+    first (a trend, a territory against its département); a part is masked before it."""
+    return isinstance(key, tuple) and any(part in _TOTALS for part in key[3:])
+
+
 def _candidate(table: LinkedTable, cell: int, by_cell: dict[int, list[Relation]]) -> int | None:
     """The published non-zero cell whose masking costs least: of a relation of `cell`, else
     of a relation of the masked cells met on the way (breadth first). Least cost: the lowest
-    territorial level (keep the aggregates), then the fewest equations it would be alone in
+    territorial level (keep the aggregates), then a part before a total (the largest value
+    of a row, which the next criterion would otherwise pick), then the fewest equations it
+    would be alone in
     (each calls for another suppression), then the largest value (the widest interval for
     one cell masked). Measured on `small` against the other orders (docs/open-data.md)."""
     frontier, seen = {cell}, {cell}
@@ -479,7 +516,9 @@ def _candidate(table: LinkedTable, cell: int, by_cell: dict[int, list[Relation]]
             return min(
                 published,
                 key=lambda j: (
+                    _is_yearly(table.cells[j].key),
                     _level(table.cells[j].key),
+                    _is_total(table.cells[j].key),
                     _cascade(table, j, by_cell),
                     -table.cells[j].value,
                     j,
@@ -677,6 +716,8 @@ def _mask_round(
 
 # year -> commune code -> (EPCI code, département code), either may be None.
 Hierarchy = dict[int, dict[str, tuple[str | None, str | None]]]
+# year -> QPV code -> the codes of the communes it lies in (public composition).
+QpvCommunes = dict[int, dict[str, list[str]]]
 
 
 def infer_parents(

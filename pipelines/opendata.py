@@ -32,7 +32,14 @@ import numpy as np
 import polars as pl
 import yaml
 
-from pipelines.disclosure import Hierarchy, LinkedTable, ProtectionCache, infer_parents, protect
+from pipelines.disclosure import (
+    Hierarchy,
+    LinkedTable,
+    ProtectionCache,
+    QpvCommunes,
+    infer_parents,
+    protect,
+)
 from pipelines.french_csv import write_csv
 from pipelines.ingest.ledger import CURRENT
 
@@ -42,10 +49,14 @@ SEUIL_INCIDENTS = 5
 # The territorial levels of the open incidents tables (`incidents_<niveau>_annee`); `ensemble`
 # is France as a whole (code `FR`), the published `niveau` of the national rows, derived from
 # the protected départements (`france_table`), the others protected by `protect_linked`.
-NIVEAUX_INCIDENTS = ("commune", "epci", "departement", "ensemble")
+NIVEAUX_INCIDENTS = ("commune", "qpv", "epci", "departement", "ensemble")
 LINKED_NIVEAUX = NIVEAUX_INCIDENTS[:-1]
 SEUIL_EVENEMENTS = 5
 SEUIL_ATTRIBUTIONS = 11
+# Residences per hall severity level: a level is read from a residence's incidents, so their
+# counts take the incidents' threshold; eviction procedures take the events' one.
+SEUIL_HALLS = SEUIL_INCIDENTS
+SEUIL_PROCEDURES = SEUIL_EVENEMENTS
 TOTAL = "total"
 
 
@@ -148,11 +159,13 @@ class OpenTable:
     frame: pl.DataFrame
 
 
-def incidents_tables(con: duckdb.DuckDBPyConnection) -> list[OpenTable]:
+def incidents_tables(
+    con: duckdb.DuckDBPyConnection, niveaux: Sequence[str] = LINKED_NIVEAUX
+) -> list[OpenTable]:
     """Incidents per territory, year and category; one table per territorial level (true
     values and the `secret` flag of the suppression within the table; `masked` empties)."""
     tables = []
-    for niveau in LINKED_NIVEAUX:
+    for niveau in niveaux:
         frame = _frame(
             con,
             """
@@ -167,6 +180,47 @@ def incidents_tables(con: duckdb.DuckDBPyConnection) -> list[OpenTable]:
             frame, ["code_territoire", "annee"], "categorie", "n_incidents", SEUIL_INCIDENTS
         )
         tables.append(OpenTable(f"incidents_{niveau}_annee", frame))
+    return tables
+
+
+# The monthly incidents tables (`incidents_<niveau>_mois`): a département by category, an
+# EPCI all categories together (`total` only). An EPCI by category and month would be about
+# 600,000 cells nationally, 170,000 of them from 1 to 4, each linked to its year: more masked
+# cells than the whole linked table holds today, for figures mostly masked.
+NIVEAUX_MOIS = {"departement": None, "epci": TOTAL}
+MONTHLY_RATE = "taux_pour_1000_logements"
+# An EPCI's months of a year are published when the landlords cover at least this many of its
+# dwellings every month (a published figure: `couverture_epci_mois`, so the choice tells
+# nothing). Below, a month holds a few incidents: nationally, all EPCI-years gave 24,595
+# monthly counts from 1 to 4 of 74,520, whose protection masked 700 more yearly EPCI totals;
+# the 1,802 EPCI-years at 2,000 dwellings or more give 9 of 21,624.
+MIN_LOGEMENTS_EPCI_MOIS = 2000
+
+
+def monthly_tables(con: duckdb.DuckDBPyConnection) -> list[OpenTable]:
+    """Incidents per territory, month and category (`NIVEAUX_MOIS`): within each table the
+    categories against their `total`; each month sums to its year (`protect_linked`). The
+    month is ISO text until the files are written (`typed`): a cell's key is JSON in the
+    protection cache."""
+    tables = []
+    for niveau, only in NIVEAUX_MOIS.items():
+        frame = _frame(
+            con,
+            f"""
+            SELECT code_territoire, strftime(mois, '%Y-%m-%d') AS mois, categorie, n_incidents,
+                   {MONTHLY_RATE}
+            FROM indicateurs_incidents_mois
+            WHERE niveau = ? AND (? IS NULL OR categorie = ?)
+            QUALIFY ? = 'departement'
+                OR min(n_logements) OVER (PARTITION BY code_territoire, year(mois)) >= ?
+            ORDER BY code_territoire, mois, categorie
+            """,
+            [niveau, only, only, niveau, MIN_LOGEMENTS_EPCI_MOIS],
+        )
+        frame = suppress_long(
+            frame, ["code_territoire", "mois"], "categorie", "n_incidents", SEUIL_INCIDENTS
+        )
+        tables.append(OpenTable(f"incidents_{niveau}_mois", frame))
     return tables
 
 
@@ -231,6 +285,84 @@ def events_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
     )
     frame = frame.with_columns(primary(pl.col("n_evenements"), SEUIL_EVENEMENTS).alias("secret"))
     return OpenTable("evenements_departement_annee", frame)
+
+
+def halls_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
+    """Residences per EPCI, quarter and hall severity level (`niveau_gravite_halls_trimestre`,
+    located by the EPCI of their commune that year), with a `total` level; every level of
+    every EPCI-quarter is a row (0 included), so that a reader can tell a 0 from a mask."""
+    frame = _frame(
+        con,
+        """
+        WITH residences AS (
+            SELECT t.code_epci, h.annee, h.numero_trimestre, h.niveau_gravite
+            FROM niveau_gravite_halls_trimestre AS h
+            JOIN territoires_communes AS t
+              ON t.annee = h.annee AND t.code_commune = h.code_commune
+            WHERE t.code_epci IS NOT NULL
+        ),
+        cellules AS (
+            SELECT DISTINCT r.code_epci, r.annee, r.numero_trimestre, n.niveau_gravite
+            FROM residences AS r
+            CROSS JOIN (SELECT DISTINCT unnest(?) AS niveau_gravite) AS n
+        )
+        SELECT c.code_epci, c.annee, c.numero_trimestre, c.niveau_gravite,
+               count(r.code_epci)::BIGINT AS n_residences
+        FROM cellules AS c
+        LEFT JOIN residences AS r USING (code_epci, annee, numero_trimestre, niveau_gravite)
+        GROUP BY c.code_epci, c.annee, c.numero_trimestre, c.niveau_gravite
+        ORDER BY c.code_epci, c.annee, c.numero_trimestre,
+                 c.niveau_gravite = 'total', list_position(?, c.niveau_gravite)
+        """,
+        [[*_dbt_var("niveaux_gravite"), TOTAL], [*_dbt_var("niveaux_gravite"), TOTAL]],
+    )
+    frame = frame.with_columns(
+        pl.when(pl.col("niveau_gravite") == TOTAL)
+        .then(pl.col("n_residences").sum().over("code_epci", "annee", "numero_trimestre"))
+        .otherwise(pl.col("n_residences"))
+        .alias("n_residences")
+    )
+    frame = frame.with_columns(primary(pl.col("n_residences"), SEUIL_HALLS).alias("secret"))
+    return OpenTable("gravite_halls_epci_trimestre", frame)
+
+
+PROCEDURES_COUNTS = ["n_procedures", "n_procedures_injonction_prefet"]
+
+
+def procedures_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
+    """Eviction procedures per EPCI, year, step and motive, with a `total` motive; those
+    started on the prefect's injunction are a part of each cell (protected with it)."""
+    frame = _frame(
+        con,
+        """
+        WITH cellules AS (
+            SELECT code_epci, annee, etape, motif, n_procedures, n_procedures_injonction_prefet
+            FROM procedures_expulsion_epci_annee
+        )
+        SELECT * FROM cellules
+        UNION ALL
+        SELECT code_epci, annee, etape, 'total', sum(n_procedures)::BIGINT,
+               sum(n_procedures_injonction_prefet)::BIGINT
+        FROM cellules GROUP BY ALL
+        ORDER BY code_epci, annee, list_position(?, etape), motif = 'total',
+                 list_position(?, motif)
+        """,
+        [_dbt_var("etapes_procedure"), _dbt_var("motifs_procedure")],
+    )
+    return OpenTable(
+        "procedures_epci_annee",
+        frame.with_columns(
+            primary(pl.col(c), SEUIL_PROCEDURES).alias(f"secret_{c}") for c in PROCEDURES_COUNTS
+        ),
+    )
+
+
+def _dbt_var(name: str) -> list[str]:
+    """An enumeration whose home is the dbt project's vars."""
+    from pipelines.dbt_project import DBT_PROJECT_DIR
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return list(project["vars"][name])
 
 
 MIXITE_COUNTS = [
@@ -301,6 +433,13 @@ REFERENCE_TABLES = {
         FROM territoires_communes ORDER BY annee, code_commune
         """,
     ),
+    "territoires_qpv": (
+        ("territoires_qpv", "code_qpv"),
+        """
+        SELECT annee, code_qpv, nom_qpv, code_commune, code_epci, code_departement
+        FROM territoires_qpv ORDER BY annee, code_qpv, code_commune
+        """,
+    ),
     "periodes_couvertes": (
         ("periodes_couvertes", "annee_complete"),
         """
@@ -310,12 +449,10 @@ REFERENCE_TABLES = {
         """,
     ),
     "couverture_epci_mois": (
-        ("indicateurs_incidents_mois", "niveau"),
+        ("couverture_epci_mois", "n_bailleurs"),
         """
-        SELECT code_territoire AS code_epci, mois, n_logements
-        FROM indicateurs_incidents_mois
-        WHERE niveau = 'epci' AND categorie = 'total'
-        ORDER BY code_epci, mois
+        SELECT code_epci, mois, n_bailleurs, n_logements
+        FROM couverture_epci_mois ORDER BY code_epci, mois
         """,
     ),
     "couverture_bailleurs_mois": (
@@ -356,10 +493,20 @@ def masked(table: OpenTable) -> OpenTable:
     if table.name in REFERENCE_TABLES:
         return table
     if table.name.startswith("incidents_"):
-        columns = ["n_incidents", "taux_annualise_pour_1000_logements"]
+        columns = [
+            c
+            for c in ("n_incidents", "taux_annualise_pour_1000_logements", MONTHLY_RATE)
+            if c in frame.columns
+        ]
         return OpenTable(table.name, _mask(frame, columns, pl.col("secret")))
     if table.name == "evenements_departement_annee":
         return OpenTable(table.name, _mask(frame, ["n_evenements"], pl.col("secret")))
+    if table.name == "gravite_halls_epci_trimestre":
+        return OpenTable(table.name, _mask(frame, ["n_residences"], pl.col("secret")))
+    if table.name == "procedures_epci_annee":
+        for c in PROCEDURES_COUNTS:
+            frame = _mask(frame, [c], pl.col(f"secret_{c}"))
+        return OpenTable(table.name, frame)
     # Anything computed from a masked count would give it away (k = taux * n, manque, conforme).
     for column, sources in MIXITE_DERIVED.items():
         frame = _mask(frame, [column], pl.any_horizontal(pl.col(f"secret_{s}") for s in sources))
@@ -373,32 +520,49 @@ def masked(table: OpenTable) -> OpenTable:
 
 # --- secondary suppression across the tables (pipelines/disclosure.py) ---------------------
 
-# (table, key columns, category column or None, count columns, seuil) of every open table.
+# {table: (key columns, count columns)} of every open table with masked counts. In every
+# table but the allocations', the last key is a category whose `total` row sums the others.
 _LINKED = {
-    "incidents_commune_annee": (["code_territoire", "annee", "categorie"], ["n_incidents"]),
-    "incidents_epci_annee": (["code_territoire", "annee", "categorie"], ["n_incidents"]),
-    "incidents_departement_annee": (["code_territoire", "annee", "categorie"], ["n_incidents"]),
+    **{
+        f"incidents_{niveau}_annee": (["code_territoire", "annee", "categorie"], ["n_incidents"])
+        for niveau in LINKED_NIVEAUX
+    },
+    **{
+        f"incidents_{niveau}_mois": (["code_territoire", "mois", "categorie"], ["n_incidents"])
+        for niveau in NIVEAUX_MOIS
+    },
     "evenements_departement_annee": (
         ["code_departement", "annee", "type_evenement"],
         ["n_evenements"],
     ),
     "mixite_epci_annee": (["code_epci", "annee"], MIXITE_COUNTS),
+    "gravite_halls_epci_trimestre": (
+        ["code_epci", "annee", "numero_trimestre", "niveau_gravite"],
+        ["n_residences"],
+    ),
+    "procedures_epci_annee": (["code_epci", "annee", "etape", "motif"], PROCEDURES_COUNTS),
 }
 _SEUILS = {
     "incidents": SEUIL_INCIDENTS,
     "evenements": SEUIL_EVENEMENTS,
     "mixite": SEUIL_ATTRIBUTIONS,
+    "gravite": SEUIL_HALLS,
+    "procedures": SEUIL_PROCEDURES,
 }
 
 
 def _flag(table: str, count: str) -> str:
-    return f"secret_{count}" if table == "mixite_epci_annee" else "secret"
+    """The flag of a count: `secret` in a table of one count, `secret_<count>` otherwise."""
+    return f"secret_{count}" if len(_LINKED[table][1]) > 1 else "secret"
 
 
-def linked_table(tables: Sequence[OpenTable], hierarchy: Hierarchy) -> LinkedTable:
+def linked_table(
+    tables: Sequence[OpenTable], hierarchy: Hierarchy, qpvs: QpvCommunes | None = None
+) -> LinkedTable:
     """Every count cell of the open tables and every relation an attacker knows between
-    them (docs/open-data.md): totals of categories, of types and of allocations; EPCI and
-    département = sum of their communes, per year and category; parts at most their whole."""
+    them (docs/open-data.md): totals of categories, of types, of levels, of motives and of
+    allocations; EPCI and département = sum of their communes, per year and category; a QPV
+    within its communes (`qpvs`); parts at most their whole."""
     linked = LinkedTable()
     frames = {t.name: t.frame for t in tables}
     for name, frame in frames.items():
@@ -411,17 +575,38 @@ def linked_table(tables: Sequence[OpenTable], hierarchy: Hierarchy) -> LinkedTab
                 if row[count] is not None:
                     key = (name, *(row[k] for k in keys), count)
                     linked.add(key, int(row[count]), seuil, bool(row[_flag(name, count)]))
-    # Totals of categories and of event types, per territory and year.
+    # Totals of categories, event types, severity levels and motives, per row of the rest.
     for name in _LINKED:
         if name not in frames or name == "mixite_epci_annee":
             continue
-        keys, (count,) = _LINKED[name]
-        parts: dict[tuple[object, ...], list[tuple[object, ...]]] = {}
-        for cells_row in frames[name].select(keys).iter_rows():
-            if cells_row[2] != TOTAL:
-                parts.setdefault(cells_row[:2], []).append((name, *cells_row, count))
-        for (code, annee), cells in parts.items():
-            linked.total((name, code, annee, TOTAL, count), cells)
+        keys, counts = _LINKED[name]
+        for count in counts:
+            parts: dict[tuple[object, ...], list[tuple[object, ...]]] = {}
+            for cells_row in frames[name].select(keys).iter_rows():
+                if cells_row[-1] != TOTAL:
+                    parts.setdefault(cells_row[:-1], []).append((name, *cells_row, count))
+            for rest, cells in parts.items():
+                linked.total((name, *rest, TOTAL, count), cells)
+    # A year of a territory and category is the sum of its months.
+    for niveau in NIVEAUX_MOIS:
+        name = f"incidents_{niveau}_mois"
+        if name not in frames:
+            continue
+        months: dict[tuple[object, ...], list[tuple[object, ...]]] = {}
+        for code, mois, categorie in frames[name].select(_LINKED[name][0]).iter_rows():
+            months.setdefault((code, int(mois[:4]), categorie), []).append(
+                (name, code, mois, categorie, "n_incidents")
+            )
+        for (code, annee, categorie), cells in months.items():
+            linked.total(
+                (f"incidents_{niveau}_annee", code, annee, categorie, "n_incidents"), cells
+            )
+    # Procedures on the prefect's injunction: a part of the procedures of their cell.
+    if "procedures_epci_annee" in frames:
+        keys, (whole, part) = _LINKED["procedures_epci_annee"]
+        for cells_row in frames["procedures_epci_annee"].select(keys).iter_rows():
+            name = "procedures_epci_annee"
+            linked.at_most((name, *cells_row, part), (name, *cells_row, whole))
     # Allocations: n_attributions = outside + inside QPV; each part at most its whole.
     if "mixite_epci_annee" in frames:
         for code, annee in (
@@ -461,7 +646,96 @@ def linked_table(tables: Sequence[OpenTable], hierarchy: Hierarchy) -> LinkedTab
                     linked.total((name, code, annee, categorie, "n_incidents"), children)
         if {"incidents_epci_annee", "incidents_departement_annee"} <= frames.keys():
             _departement_of_epcis(linked, members)
+        if "incidents_qpv_annee" in frames and qpvs is not None:
+            _qpvs_in_communes(linked, frames["incidents_qpv_annee"], qpvs)
     return linked
+
+
+def _qpvs_in_communes(linked: LinkedTable, qpv_frame: pl.DataFrame, qpvs: QpvCommunes) -> None:
+    """What an attacker knows of a QPV from the public composition, exactly: a QPV over
+    several communes has a part in each, unpublished (a hidden variable, at least 0: the
+    attacker's program solves for it too), and per year and category the QPVs inside a
+    commune plus the parts of those over it are at most the commune. The parts' values only
+    have to be feasible (a transportation problem, solved per group of communes that QPVs
+    join); the repair never audits nor masks them."""
+    qpv_table, commune_table = "incidents_qpv_annee", "incidents_commune_annee"
+    for annee, composition in sorted(qpvs.items()):
+        years = qpv_frame.filter(pl.col("annee") == annee)
+        for categorie in years.get_column("categorie").unique().sort().to_list():
+
+            def cell(table: str, code: str, annee: int = annee, cat: str = categorie) -> tuple:
+                return (table, code, annee, cat, "n_incidents")
+
+            def value(key: tuple) -> int:
+                i = linked.index.get(key)
+                return 0 if i is None else linked.cells[i].value
+
+            inside: dict[str, list[str]] = {}
+            over: dict[str, list[str]] = {}
+            for qpv, its in composition.items():
+                for commune in its:
+                    (inside if len(its) == 1 else over).setdefault(commune, []).append(qpv)
+            parts = _feasible_parts(
+                {q: value(cell(qpv_table, q)) for q, its in composition.items() if len(its) > 1},
+                {q: its for q, its in composition.items() if len(its) > 1},
+                {
+                    c: value(cell(commune_table, c))
+                    - sum(value(cell(qpv_table, q)) for q in inside.get(c, []))
+                    for c in over
+                },
+            )
+            if parts is None:
+                linked.dropped += 1
+                continue
+            for (qpv, commune), v in parts.items():
+                linked.hide(("incidents_qpv_part", qpv, commune, annee, categorie), v)
+            for qpv, its in composition.items():
+                if len(its) > 1:
+                    linked.total(
+                        cell(qpv_table, qpv),
+                        [("incidents_qpv_part", qpv, c, annee, categorie) for c in its],
+                    )
+            for commune in {*inside, *over}:
+                linked.at_most_sum(
+                    [cell(qpv_table, q) for q in inside.get(commune, [])]
+                    + [
+                        ("incidents_qpv_part", q, commune, annee, categorie)
+                        for q in over.get(commune, [])
+                    ],
+                    [cell(commune_table, commune)],
+                )
+
+
+def _feasible_parts(
+    totals: dict[str, int], communes: dict[str, list[str]], room: dict[str, int]
+) -> dict[tuple[str, str], int] | None:
+    """Parts p[qpv, commune] >= 0 with sum over communes = the QPV's total and sum over QPVs
+    <= the commune's room, or None when there is none (the counts contradict the
+    composition). A transportation problem: its vertices are integral, HiGHS returns one."""
+    from scipy.optimize import linprog
+
+    pairs = [(q, c) for q, its in communes.items() for c in its]
+    if not pairs:
+        return {}
+    names = sorted(room)
+    a_eq = np.zeros((len(totals), len(pairs)))
+    a_ub = np.zeros((len(names), len(pairs)))
+    qs = sorted(totals)
+    for k, (q, c) in enumerate(pairs):
+        a_eq[qs.index(q), k] = 1
+        a_ub[names.index(c), k] = 1
+    result = linprog(
+        np.zeros(len(pairs)),
+        A_eq=a_eq,
+        b_eq=[totals[q] for q in qs],
+        A_ub=a_ub,
+        b_ub=[room[c] for c in names],
+        bounds=(0, None),
+        method="highs",
+    )
+    if result.status != 0:
+        return None
+    return {pair: round(float(x)) for pair, x in zip(pairs, result.x, strict=True)}
 
 
 def _departement_of_epcis(
@@ -511,14 +785,17 @@ def _departement_of_epcis(
 
 
 def protect_linked(
-    tables: Sequence[OpenTable], hierarchy: Hierarchy, cache: Path | None = None
+    tables: Sequence[OpenTable],
+    hierarchy: Hierarchy,
+    cache: Path | None = None,
+    qpvs: QpvCommunes | None = None,
 ) -> tuple[list[OpenTable], LinkedTable]:
     """Secondary suppression across every open table: the `secret` flags after the repair.
 
     `cache` (a JSON file, rewritten): the repair of each component of the previous
     publication, reused where a component is unchanged (pipelines/disclosure.py `protect`):
     nationally, the repair of five years takes minutes, and a new month changes one year."""
-    linked = linked_table(tables, hierarchy)
+    linked = linked_table(tables, hierarchy, qpvs)
     if linked.dropped:
         log.warning("%d relations do not hold on the counts (hierarchy?): left out", linked.dropped)
     known: ProtectionCache = {}
@@ -565,6 +842,21 @@ def masked_share(tables: Sequence[OpenTable]) -> dict[str, tuple[int, int]]:
         )
         shares[table.name] = (int(k), int(n))
     return shares
+
+
+def publication_qpvs(con: duckdb.DuckDBPyConnection) -> QpvCommunes | None:
+    """QPV -> its communes per year: the publication's `territoires_qpv` when it holds one."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "territoires_qpv" not in tables:
+        return None
+    qpvs: QpvCommunes = {}
+    for annee, qpv, commune in con.execute(
+        "SELECT annee, code_qpv, code_commune FROM territoires_qpv ORDER BY ALL"
+    ).fetchall():
+        qpvs.setdefault(annee, {}).setdefault(qpv, []).append(commune)
+    return qpvs
 
 
 def publication_hierarchy(con: duckdb.DuckDBPyConnection) -> Hierarchy | None:
@@ -669,10 +961,12 @@ KINDS = {
     "annee": Kind(pl.Int32, "integer", "année sur 4 chiffres", 1900, 2100),
     "effectif": Kind(pl.Int64, "integer", "nombre", 0),
     "taux_1000": Kind(pl.Float64, "number", "pour 1 000 logements et par an", 0),
+    "taux_1000_mois": Kind(pl.Float64, "number", "pour 1 000 logements, dans le mois", 0),
     "ratio": Kind(pl.Float64, "number", "ratio entre 0 et 1", 0, 1),
     "pct": Kind(pl.Float64, "number", "en %", 0, 100),
     "booleen": Kind(pl.Boolean, "boolean"),
     "mois": Kind(pl.Date, "date", "premier jour du mois"),
+    "trimestre": Kind(pl.Int32, "integer", "trimestre de l'année (1 à 4)", 1, 4),
     "logements": Kind(pl.Float64, "number", "logements (estimation du recensement)", 0),
     "taux_mille_ssmsi": Kind(
         pl.Float64,
@@ -723,12 +1017,14 @@ _CODES = {
         "code INSEE de la commune (5 caractères, texte : 06088, 2A004)",
         r"^([0-9]{5}|2[AB][0-9]{3})$",
     ),
+    "qpv": ("code du quartier prioritaire (8 caractères, texte : QN01301M)", r"^Q[0-9A-Z]{7}$"),
     "epci": ("code SIREN de l'EPCI (9 chiffres, texte)", r"^[0-9]{9}$"),
     "departement": ("code du département (texte : 06, 2A, 971)", r"^([0-9]{2,3}|2[AB])$"),
     "ensemble": ("`FR`, la France entière (somme des départements)", r"^FR$"),
 }
 _NIVEAUX = {
     "commune": "commune",
+    "qpv": "quartier prioritaire (QPV)",
     "epci": "EPCI",
     "departement": "département",
     "ensemble": "France entière",
@@ -793,12 +1089,69 @@ def _incidents_spec(niveau: str) -> TableSpec:
     )
 
 
+def _monthly_spec(niveau: str) -> TableSpec:
+    model = "indicateurs_incidents_mois"
+    code, pattern = _CODES[niveau]
+    categories = (
+        "par catégorie (une ligne `total` par territoire et mois)"
+        if NIVEAUX_MOIS[niveau] is None
+        else "toutes catégories confondues (catégorie `total` seulement)"
+    )
+    return TableSpec(
+        title=f"Incidents {_PAR[niveau]} et mois",
+        description=(
+            f"Incidents signalés dans le parc social {_PAR[niveau]} et mois couvert, "
+            f"{categories}, avec le taux du mois pour 1 000 logements. Les mois d'une année "
+            f"s'additionnent en l'année publiée. Effectifs de 1 à {SEUIL_INCIDENTS - 1} masqués."
+        ),
+        source=model,
+        seuil=SEUIL_INCIDENTS,
+        primary_key=("code_territoire", "mois", "categorie"),
+        columns=(
+            Column(
+                "code_territoire",
+                f"Code {_NIVEAUX[niveau]}",
+                "code",
+                f"{model}.code_territoire",
+                f"Ici : {code}.",
+                required=True,
+                pattern=pattern,
+            ),
+            Column("mois", "Mois", "mois", f"{model}.mois", required=True),
+            Column(
+                "categorie", "Catégorie d'incident", "texte", f"{model}.categorie", required=True
+            ),
+            Column(
+                "n_incidents",
+                "Nombre d'incidents",
+                "effectif",
+                f"{model}.n_incidents",
+                secret="secret",
+            ),
+            Column(
+                MONTHLY_RATE,
+                "Taux du mois pour 1 000 logements",
+                "taux_1000_mois",
+                f"{model}.{MONTHLY_RATE}",
+                secret="secret",
+            ),
+            Column(
+                "secret",
+                "Secret statistique",
+                "booleen",
+                text=(
+                    "Vrai quand le nombre d'incidents (et son taux) est masqué : effectif de 1 à "
+                    f"{SEUIL_INCIDENTS - 1}, ou masquage secondaire (ligne `total`, année)."
+                ),
+                required=True,
+            ),
+        ),
+    )
+
+
 def _types_evenement() -> tuple[str, ...]:
     """The event types: their home is the dbt project's vars (`types_evenement`)."""
-    from pipelines.dbt_project import DBT_PROJECT_DIR
-
-    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
-    return (*project["vars"]["types_evenement"], TOTAL)
+    return (*_dbt_var("types_evenement"), TOTAL)
 
 
 def _events_spec() -> TableSpec:
@@ -950,11 +1303,7 @@ _NOT_MASKED = (
 
 
 def _reference_specs() -> dict[str, TableSpec]:
-    territory, periods, months = (
-        "territoires_communes",
-        "periodes_couvertes",
-        "indicateurs_incidents_mois",
-    )
+    territory, periods = "territoires_communes", "periodes_couvertes"
     ssmsi = "indicateurs_delinquance_epci_annee"
     commune_code, commune_pattern = _CODES["commune"]
     epci_code, epci_pattern = _CODES["epci"]
@@ -1001,6 +1350,55 @@ def _reference_specs() -> dict[str, TableSpec]:
                 Column("nom_departement", "Département", "texte", f"{territory}.nom_departement"),
             ),
         ),
+        "territoires_qpv": TableSpec(
+            title="Quartiers prioritaires (QPV) et leurs communes par année",
+            description=(
+                "La composition des quartiers prioritaires (fichier QPV applicable à l'année) : "
+                "une ligne par QPV et commune, avec l'EPCI et le département de la commune. "
+                + _NOT_MASKED
+            ),
+            source="territoires_qpv",
+            seuil=None,
+            primary_key=("annee", "code_qpv", "code_commune"),
+            columns=(
+                Column("annee", "Année", "annee", "territoires_qpv.annee", required=True),
+                Column(
+                    "code_qpv",
+                    "Code QPV",
+                    "code",
+                    "territoires_qpv.code_qpv",
+                    f"Ici : {_CODES['qpv'][0]}.",
+                    required=True,
+                    pattern=_CODES["qpv"][1],
+                ),
+                Column("nom_qpv", "QPV", "texte", "territoires_qpv.nom_qpv"),
+                Column(
+                    "code_commune",
+                    "Code commune",
+                    "code",
+                    "territoires_qpv.code_commune",
+                    f"Ici : {commune_code}.",
+                    required=True,
+                    pattern=commune_pattern,
+                ),
+                Column(
+                    "code_epci",
+                    "Code EPCI",
+                    "code",
+                    "territoires_qpv.code_epci",
+                    f"Ici : {epci_code}.",
+                    pattern=epci_pattern,
+                ),
+                Column(
+                    "code_departement",
+                    "Code département",
+                    "code",
+                    "territoires_qpv.code_departement",
+                    f"Ici : {dep_code}.",
+                    pattern=dep_pattern,
+                ),
+            ),
+        ),
         "periodes_couvertes": TableSpec(
             title="Années couvertes par les livraisons",
             description=(
@@ -1036,12 +1434,13 @@ def _reference_specs() -> dict[str, TableSpec]:
             ),
         ),
         "couverture_epci_mois": TableSpec(
-            title="Logements couverts par EPCI et mois",
+            title="Bailleurs et logements couverts par EPCI et mois",
             description=(
-                "Pour chaque EPCI et mois couvert par au moins un bailleur : les logements des "
-                "bailleurs qui le couvrent (dénominateur des taux d'incidents). " + _NOT_MASKED
+                "Pour chaque EPCI et mois couvert par au moins un bailleur : le nombre de "
+                "bailleurs qui le couvrent et leurs logements (dénominateur des taux "
+                "d'incidents). " + _NOT_MASKED
             ),
-            source=months,
+            source="couverture_epci_mois",
             seuil=None,
             primary_key=("code_epci", "mois"),
             columns=(
@@ -1049,13 +1448,24 @@ def _reference_specs() -> dict[str, TableSpec]:
                     "code_epci",
                     "Code EPCI",
                     "code",
-                    None,
-                    f"Code de l'EPCI : {epci_code}.",
+                    "couverture_epci_mois.code_epci",
+                    f"Ici : {epci_code}.",
                     required=True,
                     pattern=epci_pattern,
                 ),
-                Column("mois", "Mois", "mois", f"{months}.mois", required=True),
-                Column("n_logements", "Logements couverts", "effectif", f"{months}.n_logements"),
+                Column("mois", "Mois", "mois", "couverture_epci_mois.mois", required=True),
+                Column(
+                    "n_bailleurs",
+                    "Bailleurs couvrant le mois",
+                    "effectif",
+                    "couverture_epci_mois.n_bailleurs",
+                ),
+                Column(
+                    "n_logements",
+                    "Logements couverts",
+                    "effectif",
+                    "couverture_epci_mois.n_logements",
+                ),
             ),
         ),
         "couverture_bailleurs_mois": TableSpec(
@@ -1138,11 +1548,148 @@ def _reference_specs() -> dict[str, TableSpec]:
     }
 
 
+def _halls_spec() -> TableSpec:
+    model = "niveau_gravite_halls_trimestre"
+    code, pattern = _CODES["epci"]
+    return TableSpec(
+        title="Résidences par niveau de gravité des halls, EPCI et trimestre",
+        description=(
+            "Nombre de résidences des bailleurs couvrant le trimestre à chaque niveau de "
+            "gravité des parties communes (vert, jaune, orange, rouge : seuils de la graine "
+            "`seuils_gravite_halls`), par EPCI (celui de la commune de la résidence cette "
+            "année-là) et trimestre ; le niveau `total` les compte toutes. Effectifs de 1 à "
+            f"{SEUIL_HALLS - 1} masqués."
+        ),
+        source=model,
+        seuil=SEUIL_HALLS,
+        primary_key=("code_epci", "annee", "numero_trimestre", "niveau_gravite"),
+        columns=(
+            Column(
+                "code_epci",
+                "Code EPCI",
+                "code",
+                None,
+                f"EPCI de la commune de la résidence : {code}.",
+                required=True,
+                pattern=pattern,
+            ),
+            Column("annee", "Année", "annee", f"{model}.annee", required=True),
+            Column(
+                "numero_trimestre",
+                "Trimestre",
+                "trimestre",
+                f"{model}.numero_trimestre",
+                required=True,
+            ),
+            Column(
+                "niveau_gravite",
+                "Niveau de gravité",
+                "texte",
+                f"{model}.niveau_gravite",
+                "Ici aussi `total` : toutes les résidences.",
+                required=True,
+                enum=(*_dbt_var("niveaux_gravite"), TOTAL),
+            ),
+            Column(
+                "n_residences",
+                "Nombre de résidences",
+                "effectif",
+                None,
+                "Résidences à ce niveau de gravité pendant le trimestre.",
+                secret="secret",
+            ),
+            Column(
+                "secret",
+                "Secret statistique",
+                "booleen",
+                text=(
+                    "Vrai quand le nombre de résidences est masqué : effectif de 1 à "
+                    f"{SEUIL_HALLS - 1}, ou masquage secondaire (niveau `total`)."
+                ),
+                required=True,
+            ),
+        ),
+    )
+
+
+def _procedures_spec() -> TableSpec:
+    model = "procedures_expulsion_epci_annee"
+    code, pattern = _CODES["epci"]
+    return TableSpec(
+        title="Procédures d'expulsion par EPCI, année, étape et motif",
+        description=(
+            "Procédures d'expulsion et de résiliation de bail ayant atteint chaque étape dans "
+            "l'année, par EPCI (celui du logement), étape et motif ; le motif `total` les "
+            "compte toutes ; celles engagées sur injonction du préfet sont comptées à part. "
+            f"Effectifs de 1 à {SEUIL_PROCEDURES - 1} masqués."
+        ),
+        source=model,
+        seuil=SEUIL_PROCEDURES,
+        primary_key=("code_epci", "annee", "etape", "motif"),
+        columns=(
+            Column(
+                "code_epci",
+                "Code EPCI",
+                "code",
+                f"{model}.code_epci",
+                f"Ici : {code}.",
+                required=True,
+                pattern=pattern,
+            ),
+            Column("annee", "Année", "annee", f"{model}.annee", required=True),
+            Column(
+                "etape",
+                "Étape",
+                "texte",
+                f"{model}.etape",
+                required=True,
+                enum=tuple(_dbt_var("etapes_procedure")),
+            ),
+            Column(
+                "motif",
+                "Motif",
+                "texte",
+                f"{model}.motif",
+                "Ici aussi `total` : tous les motifs.",
+                required=True,
+                enum=(*_dbt_var("motifs_procedure"), TOTAL),
+            ),
+            *(
+                Column(
+                    count,
+                    title,
+                    "effectif",
+                    f"{model}.{count}",
+                    secret=f"secret_{count}",
+                )
+                for count, title in zip(
+                    PROCEDURES_COUNTS,
+                    ("Procédures", "Procédures sur injonction du préfet"),
+                    strict=True,
+                )
+            ),
+            *(
+                Column(
+                    f"secret_{count}",
+                    f"Secret statistique : {count}",
+                    "booleen",
+                    text=f"Vrai quand `{count}` est masqué.",
+                    required=True,
+                )
+                for count in PROCEDURES_COUNTS
+            ),
+        ),
+    )
+
+
 def table_specs() -> dict[str, TableSpec]:
     """What each open table is, by file name."""
     specs = {f"incidents_{n}_annee": _incidents_spec(n) for n in NIVEAUX_INCIDENTS}
+    specs |= {f"incidents_{n}_mois": _monthly_spec(n) for n in NIVEAUX_MOIS}
     specs["evenements_departement_annee"] = _events_spec()
     specs["mixite_epci_annee"] = _mixite_spec()
+    specs["gravite_halls_epci_trimestre"] = _halls_spec()
+    specs["procedures_epci_annee"] = _procedures_spec()
     specs.update(_reference_specs())
     return specs
 
@@ -1220,7 +1767,12 @@ def typed(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
     names = [c.name for c in spec.columns]
     if frame.columns != names:
         raise ValueError(f"open table columns {frame.columns} are not the described {names}")
-    return frame.select(pl.col(c.name).cast(KINDS[c.kind].dtype) for c in spec.columns)
+    return frame.select(
+        pl.col(c.name).str.to_date("%Y-%m-%d")
+        if frame.schema[c.name] == pl.String and KINDS[c.kind].dtype == pl.Date
+        else pl.col(c.name).cast(KINDS[c.kind].dtype)
+        for c in spec.columns
+    )
 
 
 def _resource(
@@ -1394,6 +1946,29 @@ def _publication(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     return dict(zip(names, row, strict=True))
 
 
+def counted_tables(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[list[OpenTable], QpvCommunes | None]:
+    """The open tables with masked counts that the publication has the sources of, each
+    protected within itself only, and the QPVs' composition that links the QPV table."""
+    present = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    # A QPV's figures are published only beside the composition that links them to their
+    # communes' (contract section 5); a publication made before it has none.
+    qpvs = publication_qpvs(con)
+    niveaux = [n for n in LINKED_NIVEAUX if n != "qpv" or qpvs is not None]
+    tables = incidents_tables(con, niveaux)
+    if "indicateurs_incidents_mois" in present:
+        tables += monthly_tables(con)
+    tables += [events_table(con), mixite_table(con)]
+    if {"niveau_gravite_halls_trimestre", "territoires_communes"} <= present:
+        tables.append(halls_table(con))
+    if "procedures_expulsion_epci_annee" in present:
+        tables.append(procedures_table(con))
+    return tables, qpvs
+
+
 def open_tables(
     publication: Path,
     hierarchy: Hierarchy | None = None,
@@ -1404,7 +1979,7 @@ def open_tables(
     """Every open table of a publication file, protected (across tables unless `linked` is
     false: the protection within each table only), and the publication's row."""
     with duckdb.connect(str(publication), read_only=True) as con:
-        tables = [*incidents_tables(con), events_table(con), mixite_table(con)]
+        tables, qpvs = counted_tables(con)
         info = _publication(con)
         if linked and hierarchy is None:
             hierarchy = publication_hierarchy(con)
@@ -1413,7 +1988,7 @@ def open_tables(
                     "no territoires_communes in the publication: tables protected one by one"
                 )
         if linked and hierarchy is not None:
-            tables, _ = protect_linked(tables, hierarchy, cache)
+            tables, _ = protect_linked(tables, hierarchy, cache, qpvs)
         (departements,) = [t for t in tables if t.name == "incidents_departement_annee"]
         tables.insert(tables.index(departements) + 1, france_table(con, departements))
         tables += reference_tables(con)

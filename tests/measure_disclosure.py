@@ -26,13 +26,12 @@ def exposed(linked: LinkedTable, strong: bool) -> int:
 def main(publication: Path) -> None:
     with duckdb.connect(str(publication), read_only=True) as con:
         hierarchy = opendata.publication_hierarchy(con)
-        within = [*opendata.incidents_tables(con), opendata.events_table(con)]
-        within.append(opendata.mixite_table(con))
+        within, qpvs = opendata.counted_tables(con)
     if hierarchy is None:
         sys.exit(f"{publication}: no territoires_communes table, nothing to measure")
-    before = opendata.linked_table(within, hierarchy)
+    before = opendata.linked_table(within, hierarchy, qpvs)
     started = time.perf_counter()
-    linked_tables, after = opendata.protect_linked(within, hierarchy)
+    linked_tables, after = opendata.protect_linked(within, hierarchy, qpvs=qpvs)
     seconds = time.perf_counter() - started
     print(f"protection across tables: {seconds:.1f} s, {len(after.relations)} relations")
     print("| attacker | within each table | across tables |")

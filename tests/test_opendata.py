@@ -107,6 +107,9 @@ def test_random_tables_leak_nothing() -> None:
 def check_open_directory(folder: Path) -> None:
     """Every open table of a publication: no small count, nothing recoverable."""
     for niveau in NIVEAUX_INCIDENTS:
+        if niveau == "qpv" and not (folder / "territoires_qpv.parquet").exists():
+            assert not (folder / "incidents_qpv_annee.parquet").exists()
+            continue  # a publication without the QPVs' composition publishes no QPV
         frame = pl.read_parquet(folder / f"incidents_{niveau}_annee.parquet")
         assert_no_small_counts(frame, "n_incidents", SEUIL_INCIDENTS)
         assert (
@@ -124,6 +127,27 @@ def check_open_directory(folder: Path) -> None:
     )
     events = pl.read_parquet(folder / "evenements_departement_annee.parquet")
     assert_no_small_counts(events, "n_evenements", SEUIL_INCIDENTS)
+    for name, keys, counts in [
+        (
+            "gravite_halls_epci_trimestre",
+            ["code_epci", "annee", "numero_trimestre"],
+            {"niveau_gravite": "n_residences"},
+        ),
+        (
+            "procedures_epci_annee",
+            ["code_epci", "annee", "etape"],
+            {"motif": "n_procedures"},
+        ),
+    ]:
+        if not (folder / f"{name}.parquet").exists():
+            continue
+        frame = pl.read_parquet(folder / f"{name}.parquet")
+        for category, count in counts.items():
+            assert_no_small_counts(frame, count, SEUIL_INCIDENTS)
+            assert recoverable_cells(frame, keys, category, count) == []
+        if name == "procedures_epci_annee":
+            assert_no_small_counts(frame, "n_procedures_injonction_prefet", SEUIL_INCIDENTS)
+            assert recoverable_cells(frame, keys, "motif", "n_procedures_injonction_prefet") == []
     mix = pl.read_parquet(folder / "mixite_epci_annee.parquet")
     for column in MIXITE_COUNTS:
         assert_no_small_counts(mix, column, SEUIL_ATTRIBUTIONS)
@@ -345,7 +369,12 @@ def test_a_column_without_description_fails() -> None:
 # --- across tables: the linked-table attacker (docs/open-data.md, contract section 5) ------
 
 
-def attack(folder: Path, truth: list[opendata.OpenTable], hierarchy: Hierarchy) -> list[tuple]:
+def attack(
+    folder: Path,
+    truth: list[opendata.OpenTable],
+    hierarchy: Hierarchy,
+    qpvs: disclosure.QpvCommunes | None = None,
+) -> list[tuple]:
     """Every masked cell of the open folder whose value the attacker pins down.
 
     The attacker knows the hierarchy, every published cell of every open table (read from the
@@ -364,7 +393,7 @@ def attack(folder: Path, truth: list[opendata.OpenTable], hierarchy: Hierarchy) 
             assert shown.equals(table.frame.get_column(count).filter(~hidden)), table.name
             frame = frame.with_columns(hidden.alias(opendata._flag(table.name, count)))
         flagged.append(opendata.OpenTable(table.name, frame))
-    return exposed_cells(opendata.linked_table(flagged, hierarchy))
+    return exposed_cells(opendata.linked_table(flagged, hierarchy, qpvs))
 
 
 def exposed_cells(linked: LinkedTable, strong: bool = False) -> list[tuple]:
@@ -511,11 +540,9 @@ def test_linked_protection_on_a_straddling_epci(tmp_path: Path) -> None:
     hierarchy = write_straddling_publication(tmp_path / "publication.duckdb")
     # Today's protection within each table leaks across tables...
     with duckdb.connect(str(tmp_path / "publication.duckdb"), read_only=True) as con:
-        raw = [
-            *opendata.incidents_tables(con),
-            opendata.events_table(con),
-            opendata.mixite_table(con),
-        ]
+        raw, qpvs = opendata.counted_tables(con)
+    assert qpvs is None  # a publication without territoires_qpv: no QPV table
+    assert "incidents_qpv_annee" not in {t.name for t in raw}
     old = opendata.linked_table(raw, hierarchy)
     assert any(key[1] == "06001" for key, _, _ in exposed_cells(old))
     # ... the protection across tables does not, read back from the files.
@@ -727,3 +754,156 @@ def test_suppress_long_equals_the_group_by_group_reading(rows) -> None:
     keys = ["territoire", "annee"]
     expected = _suppress_group_by_group(frame, keys, "categorie", "n", SEUIL_INCIDENTS)
     assert_frame_equal(suppress_long(frame, keys, "categorie", "n", SEUIL_INCIDENTS), expected)
+
+
+# --- QPVs: their figures beside their communes' (contract section 5) -----------------------
+
+
+def qpv_attacker(
+    tables: list[opendata.OpenTable],
+    hierarchy: Hierarchy,
+    composition: dict[str, list[str]],
+    parts: dict[tuple[str, str, str], int],
+) -> list[tuple]:
+    """The masked cells an attacker who knows the QPVs' composition pins down, written here
+    apart from the pipeline's model: each QPV over several communes is the sum of its parts
+    in them (unknown, at least 0, here at their true values), and a commune holds at least
+    the QPVs inside it plus the parts of those over it."""
+    linked = opendata.linked_table(tables, hierarchy)
+    by_category: dict[str, set[str]] = {}
+    for table in tables:
+        for categorie in table.frame.get_column("categorie").unique():
+            by_category.setdefault(table.name, set()).add(categorie)
+    for categorie in sorted(by_category["incidents_qpv_annee"]):
+
+        def cell(level: str, code: str, categorie: str = categorie) -> tuple:
+            return (f"incidents_{level}_annee", code, 2024, categorie, "n_incidents")
+
+        within: dict[str, list[tuple]] = {}
+        for qpv, communes in composition.items():
+            if len(communes) == 1:
+                within.setdefault(communes[0], []).append(cell("qpv", qpv))
+                continue
+            keys = [("part", qpv, c, categorie) for c in communes]
+            for key, commune in zip(keys, communes, strict=True):
+                linked.hide(key, parts[(qpv, commune, categorie)])
+                within.setdefault(commune, []).append(key)
+            linked.total(cell("qpv", qpv), keys)
+        for commune, inside in within.items():
+            linked.at_most_sum(inside, [cell("commune", commune)])
+    assert linked.dropped == 0
+    return exposed_cells(linked)
+
+
+def flagged(protected: list[opendata.OpenTable]) -> list[opendata.OpenTable]:
+    return [opendata.OpenTable(t.name, t.frame) for t in protected]
+
+
+def test_a_qpv_inside_its_commune_is_protected_with_it() -> None:
+    """Commune C (6 vols) holds Q1 (5 vols, published) and Q2 (1 vol, masked, its `bruit`
+    masked with it): alone, each table is safe, but Q2's vol is at most 6 - 5 = 1."""
+    communes = incidents_frame(
+        [("C", 2024, "vol", 6), ("C", 2024, "bruit", 30), ("C", 2024, TOTAL, 36)]
+    )
+    qpvs = incidents_frame(
+        [
+            ("Q1", 2024, "vol", 5),
+            ("Q1", 2024, "bruit", 9),
+            ("Q1", 2024, TOTAL, 14),
+            ("Q2", 2024, "vol", 1),
+            ("Q2", 2024, "bruit", 7),
+            ("Q2", 2024, TOTAL, 8),
+        ]
+    )
+    tables = [
+        opendata.OpenTable(
+            name,
+            suppress_long(
+                frame.drop("secret"),
+                ["code_territoire", "annee"],
+                "categorie",
+                "n_incidents",
+                SEUIL_INCIDENTS,
+            ),
+        )
+        for name, frame in [("incidents_commune_annee", communes), ("incidents_qpv_annee", qpvs)]
+    ]
+    hierarchy: Hierarchy = {2024: {"C": (None, None)}}
+    composition = {"Q1": ["C"], "Q2": ["C"]}
+    blind, _ = opendata.protect_linked(tables, hierarchy)  # knows no composition
+    found = qpv_attacker(flagged(blind), hierarchy, composition, {})
+    assert ("incidents_qpv_annee", "Q2", 2024, "vol", "n_incidents") in [k for k, _, _ in found]
+    protected, linked = opendata.protect_linked(tables, hierarchy, qpvs={2024: composition})
+    assert exposed_cells(linked) == []
+    assert qpv_attacker(flagged(protected), hierarchy, composition, {}) == []
+
+
+@st.composite
+def qpv_cases(
+    draw: st.DrawFn,
+) -> tuple[list[opendata.OpenTable], Hierarchy, dict[str, list[str]], dict]:
+    """Random communes in one EPCI, random QPVs inside one commune or over two or three, the
+    QPVs' incidents drawn within their communes'."""
+    n = draw(st.integers(1, 5))
+    communes = [f"C{i}" for i in range(n)]
+    values = {
+        (c, k): draw(st.sampled_from([0, 1, 2, 3, 5, 6, 9, 20]))
+        for c in communes
+        for k in CATEGORIES
+    }
+    composition: dict[str, list[str]] = {}
+    for q in range(draw(st.integers(1, 5))):
+        size = draw(st.integers(1, min(3, n)))
+        composition[f"Q{q}"] = sorted(draw(st.permutations(communes))[:size])
+    room = dict(values)
+    parts: dict[tuple[str, str, str], int] = {}
+    qpv_values: dict[tuple[str, str], int] = {}
+    for qpv, its in composition.items():
+        for k in CATEGORIES:
+            for c in its:
+                parts[(qpv, c, k)] = draw(st.integers(0, room[(c, k)]))
+                room[(c, k)] -= parts[(qpv, c, k)]
+            qpv_values[(qpv, k)] = sum(parts[(qpv, c, k)] for c in its)
+        for c in its:
+            parts[(qpv, c, TOTAL)] = sum(parts[(qpv, c, k)] for k in CATEGORIES)
+
+    def rows(codes: list[str], value: dict) -> list[tuple[str, int, str, int]]:
+        out = []
+        for code in codes:
+            cells = [(code, 2024, k, value[(code, k)]) for k in CATEGORIES]
+            out += [*cells, (code, 2024, TOTAL, sum(v for *_, v in cells))]
+        return out
+
+    epci = {("E", k): sum(values[(c, k)] for c in communes) for k in CATEGORIES}
+    tables = [
+        opendata.OpenTable(
+            name,
+            suppress_long(
+                incidents_frame(frame).drop("secret"),
+                ["code_territoire", "annee"],
+                "categorie",
+                "n_incidents",
+                SEUIL_INCIDENTS,
+            ),
+        )
+        for name, frame in [
+            ("incidents_commune_annee", rows(communes, values)),
+            ("incidents_qpv_annee", rows(sorted(composition), qpv_values)),
+            ("incidents_epci_annee", rows(["E"], epci)),
+        ]
+    ]
+    hierarchy: Hierarchy = {2024: {c: ("E", None) for c in communes}}
+    return tables, hierarchy, composition, parts
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(qpv_cases())
+def test_random_qpvs_leak_nothing(
+    case: tuple[list[opendata.OpenTable], Hierarchy, dict[str, list[str]], dict],
+) -> None:
+    tables, hierarchy, composition, parts = case
+    protected, linked = opendata.protect_linked(tables, hierarchy, qpvs={2024: composition})
+    assert linked.dropped == 0
+    assert exposed_cells(linked) == []
+    # The attacker written apart, with the QPVs' true parts, pins nothing either.
+    assert qpv_attacker(flagged(protected), hierarchy, composition, parts) == []

@@ -477,12 +477,14 @@ def test_the_linked_attacker_recovers_nothing(published_home: Home) -> None:
     publication = published_home.current_publication
     with duckdb.connect(str(publication), read_only=True) as con:
         hierarchy = opendata.publication_hierarchy(con)
-        truth = [*opendata.incidents_tables(con), opendata.events_table(con)]
-        truth.append(opendata.mixite_table(con))
+        truth, qpvs = opendata.counted_tables(con)
     assert hierarchy, "the publication carries territoires_communes"
-    assert exposed_cells(opendata.linked_table(truth, hierarchy)) != []
+    assert qpvs, "the publication carries territoires_qpv"
+    names = {t.name for t in truth}
+    assert {"incidents_qpv_annee", "incidents_epci_mois", "procedures_epci_annee"} <= names
+    assert exposed_cells(opendata.linked_table(truth, hierarchy, qpvs)) != []
     folder = published_home.published / "open" / _publication_id(publication)
-    assert attack(folder, truth, hierarchy) == []
+    assert attack(folder, truth, hierarchy, qpvs) == []
 
 
 def test_docs_describe_the_publication(published_home: Home) -> None:

@@ -30,7 +30,14 @@ from pipelines.dbt_project import DBT_PROJECT_DIR
 from pipelines.opendata import TOTAL
 from pipelines.reports import build_reports, write_reports
 from pipelines.reports.batch import INDEX, MANIFEST, RAPPORTS, write_publication_reports
-from pipelines.reports.common import EVENEMENTS, categories
+from pipelines.reports.common import (
+    ETAPES,
+    EVENEMENTS,
+    MOTIFS,
+    NIVEAUX_GRAVITE,
+    categories,
+    gravity_criteria,
+)
 from pipelines.reports.data import OpenFolder
 from pipelines.reports.model import MASKED_MARK, NUMERIC_KINDS, Cell, Report
 from pipelines.settings import Home
@@ -363,6 +370,22 @@ def test_the_tables_without_secret_are_their_publication_tables(refreshed: Refre
             actual = pl.read_parquet(folder.path / f"{name}.parquet")
             assert actual.height > 0, name
             assert actual.equals(expected.cast(actual.schema)), name  # type: ignore[arg-type]
+        # The coverage is the rates' denominator, month by month, and rests on landlords.
+        differ = con.execute(
+            """
+            SELECT count(*), count(c.code_epci), min(c.n_bailleurs)
+            FROM couverture_epci_mois AS c
+            FULL JOIN (
+                SELECT code_territoire, mois, n_logements FROM indicateurs_incidents_mois
+                WHERE niveau = 'epci' AND categorie = 'total'
+            ) AS i ON i.code_territoire = c.code_epci AND i.mois = c.mois
+            WHERE c.n_logements IS DISTINCT FROM i.n_logements
+            """
+        ).fetchall()
+        assert differ == [(0, 0, None)]
+        assert (
+            con.execute("SELECT min(n_bailleurs) FROM couverture_epci_mois").fetchall()[0][0] >= 1
+        )
         counts = {
             r[0]
             for r in con.execute(
@@ -384,3 +407,53 @@ def test_labels_cover_the_enumerations() -> None:
     assert set(EVENEMENTS) == {*project["vars"]["types_evenement"], TOTAL}
     seed = pl.read_csv(DBT_PROJECT_DIR / "seeds" / "nomenclature_incidents.csv")
     assert list(categories()) == [*seed.sort("ordre").get_column("categorie"), TOTAL]
+    assert list(MOTIFS) == [*project["vars"]["motifs_procedure"], TOTAL]
+    assert list(ETAPES) == project["vars"]["etapes_procedure"]
+    assert list(NIVEAUX_GRAVITE) == [*project["vars"]["niveaux_gravite"], TOTAL]
+    levels = pl.read_csv(DBT_PROJECT_DIR / "seeds" / "seuils_gravite_halls.csv")
+    assert (
+        set(gravity_criteria())
+        == set(levels.get_column("niveau"))
+        == {*project["vars"]["niveaux_gravite"]} - {"vert"}
+    )
+
+
+def test_the_tranquillity_review_has_every_part(refreshed: Refreshed) -> None:
+    """The CLSPD review of each EPCI has the months, the QPVs side by side, the hall severity
+    levels and the evictions by motive with those the prefect ordered, each with figures read
+    from the open data (masked or not): not empty shells."""
+    folder = refreshed.folder
+    annee = folder.periode[1].year
+    seen: dict[str, int] = {}
+    for code_epci in _epcis(folder):
+        (_, report) = build_reports(folder, code_epci, annee)
+        for section in report.sections:
+            sourced = [c for t in section.tables for row in t.rows for c in row if c.source]
+            seen[section.id] = seen.get(section.id, 0) + len(sourced)
+    assert {
+        "incidents",
+        "mois",
+        "communes",
+        "qpv",
+        "evolution",
+        "halls",
+        "evenements",
+        "expulsions",
+    } <= set(seen)
+    for part in ("mois", "qpv", "halls", "expulsions"):
+        assert seen[part] > 0, part
+    tables = {c.source.table for c in _all_cells(folder, annee) if c.source}
+    assert {
+        "incidents_departement_mois",
+        "incidents_qpv_annee",
+        "gravite_halls_epci_trimestre",
+        "procedures_epci_annee",
+    } <= tables
+
+
+def _all_cells(folder: OpenFolder, annee: int) -> list[Cell]:
+    return [
+        cell
+        for code_epci in _epcis(folder)
+        for cell in build_reports(folder, code_epci, annee)[1].cells()
+    ]

@@ -64,12 +64,13 @@ def _order(rows: list[dict[str, Any]], field: str) -> list[Any]:
 def lines(
     rows: list[dict[str, Any]], x: str, y: str, series: str, *, x_title: str, y_title: str
 ) -> dict[str, Any]:
-    """One line per series over `x` (ordinal: years); nulls break the line."""
+    """One line per series over `x` (ordinal, in the order given: years, months); nulls
+    break the line."""
     chart = (
         alt.Chart(alt.Data(values=rows))
         .mark_line(point=True)
         .encode(
-            x=alt.X(f"{x}:O", title=x_title, axis=alt.Axis(labelAngle=0)),
+            x=alt.X(f"{x}:O", title=x_title, sort=_order(rows, x), axis=alt.Axis(labelAngle=0)),
             y=alt.Y(f"{y}:Q", title=y_title, axis=alt.Axis(format=",.1~f")),
             color=alt.Color(
                 f"{series}:N", title=None, scale=alt.Scale(domain=_order(rows, series))
@@ -111,3 +112,23 @@ def rate_against_target(
     )
     target = base.mark_line(strokeDash=[6, 4]).encode(y="objectif:Q")
     return configured(alt.layer(observed, target).properties(width=WIDTH, height=HEIGHT))
+
+
+def bars(rows: list[dict[str, Any]], label: str, x: str, *, x_title: str) -> dict[str, Any]:
+    """Horizontal bars of `x`, one per `label` in the order given (the first one, the
+    reference, in its own colour); a null is a missing bar. Horizontal: quarter names are
+    long."""
+    order = _order(rows, label)
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar()
+        .encode(
+            y=alt.Y(f"{label}:N", title=None, sort=order, axis=alt.Axis(labelLimit=260)),
+            x=alt.X(f"{x}:Q", title=x_title, axis=alt.Axis(format=",.1~f")),
+            color=alt.condition(
+                alt.datum[label] == order[0], alt.value("#e45756"), alt.value("#4c78a8")
+            ),
+        )
+        .properties(width=WIDTH - 120, height=max(40, 22 * len(order)))
+    )
+    return configured(chart)

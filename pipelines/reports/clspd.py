@@ -14,23 +14,38 @@ from typing import Any
 
 import polars as pl
 
-from pipelines.opendata import SEUIL_EVENEMENTS, SEUIL_INCIDENTS, TOTAL
+from pipelines.opendata import (
+    MIN_LOGEMENTS_EPCI_MOIS,
+    SEUIL_EVENEMENTS,
+    SEUIL_HALLS,
+    SEUIL_INCIDENTS,
+    SEUIL_PROCEDURES,
+    TOTAL,
+)
 from pipelines.reports import charts
 from pipelines.reports.common import (
+    ETAPES,
     EVENEMENTS,
+    MOIS_COURTS,
+    MOTIFS,
+    NIVEAUX_GRAVITE,
     Territory,
     categories,
     code,
     coverage_section,
+    gravity_criteria,
     month_label,
     reading_section,
     report,
     text,
 )
 from pipelines.reports.data import OpenFolder
+from pipelines.reports.html import french_number
 from pipelines.reports.model import Cell, Chart, Kind, Report, Section, Table
 
 RATE = "taux_annualise_pour_1000_logements"
+MONTHLY_RATE = "taux_pour_1000_logements"
+QPV_PER_TABLE = 6
 FRANCE = "France entière"
 COVERAGE_COLUMNS = {"n_bailleurs": "Bailleurs", "n_logements": "Logements couverts"}
 
@@ -57,6 +72,28 @@ DEFINITIONS = [
         "Interdictions de paraître et fermetures administratives (arrêtés du préfet), points "
         "de deal démantelés, interventions de police, injonctions de résiliation de bail ; "
         "publiés par département.",
+    ),
+    (
+        "Quartier prioritaire (QPV)",
+        "Quartier prioritaire de la politique de la ville ; ses incidents sont ceux des "
+        "résidences que les bailleurs y situent, son taux rapporté à leurs logements.",
+    ),
+    (
+        "Niveau de gravité des halls",
+        "Chaque trimestre, chaque résidence d'un bailleur couvrant le trimestre reçoit le "
+        "niveau le plus élevé dont un critère est atteint, vert si aucun : "
+        + " ; ".join(
+            f"{NIVEAUX_GRAVITE[niveau].lower()} : "
+            + ", ou ".join(c[0].lower() + c[1:] for c in criteria)
+            for niveau, criteria in gravity_criteria().items()
+        )
+        + ".",
+    ),
+    (
+        "Procédure d'expulsion",
+        "Procédure de résiliation de bail et d'expulsion engagée par un bailleur, comptée "
+        "une fois à chaque étape atteinte dans l'année, dans l'EPCI du logement ; celles "
+        "engagées sur injonction du préfet sont comptées à part.",
     ),
     (
         "Délinquance enregistrée (SSMSI)",
@@ -192,6 +229,107 @@ def by_category(f: Figures) -> Section:
     return section
 
 
+def months(f: Figures) -> Section:
+    """The months of the year: the EPCI's incidents against its départements' (all
+    categories), then each département by category (the EPCI's categories by month are not
+    published: docs/open-data.md)."""
+    place, annee = f.place, f.annee
+    epci_table, dep_table = "incidents_epci_mois", "incidents_departement_mois"
+
+    def monthly(table: str, codes: list[str]) -> dict[tuple[Any, ...], Row]:
+        frame = f.folder.table(table).filter(
+            pl.col("code_territoire").is_in(codes) & (pl.col("mois").dt.year() == annee)
+        )
+        return _index(frame, "code_territoire", "mois", "categorie")
+
+    mine = monthly(epci_table, [place.code_epci])
+    theirs = monthly(dep_table, list(place.departements))
+    days = sorted({key[1] for key in (*mine, *theirs)})
+    section = Section(
+        id="mois",
+        title=f"Incidents mois par mois en {annee}",
+        sheet="Mois",
+        paragraphs=[
+            "Taux du mois pour 1 000 logements (non annualisé : environ le douzième du taux "
+            "annuel). L'EPCI est publié toutes catégories confondues, et seulement quand les "
+            f"bailleurs y couvrent au moins {french_number(MIN_LOGEMENTS_EPCI_MOIS, 0)} "
+            "logements chaque mois de l'année (en deçà, un mois compte peu d'incidents, le plus "
+            "souvent masqués) ; ses départements sont publiés par catégorie."
+        ],
+    )
+    rows, points = [], []
+    for day in days:
+        found = mine.get((place.code_epci, day, TOTAL))
+        row = [
+            text(month_label(day)),
+            f.value(epci_table, found, "n_incidents", "entier"),
+            f.value(epci_table, found, MONTHLY_RATE, "taux"),
+        ]
+        shown = [(place.nom_epci, found)]
+        for dep, name in place.departements.items():
+            other = theirs.get((dep, day, TOTAL))
+            row.append(f.value(dep_table, other, MONTHLY_RATE, "taux"))
+            shown.append((name, other))
+        rows.append(row)
+        points += [
+            {
+                "mois": MOIS_COURTS[day.month - 1],
+                "territoire": who,
+                "taux": found_row[MONTHLY_RATE] if found_row else None,
+            }
+            for who, found_row in shown
+        ]
+    section.tables.append(
+        Table(
+            headers=[
+                "Mois",
+                "Incidents (EPCI)",
+                "Taux (EPCI)",
+                *(f"Taux ({name})" for name in place.departements.values()),
+            ],
+            rows=rows,
+            caption="Incidents de toutes catégories et taux du mois pour 1 000 logements",
+            note="Un mois absent n'est couvert par aucun bailleur du territoire.",
+        )
+    )
+    if days:
+        section.charts.append(
+            Chart(
+                id="incidents-mois",
+                title=f"Taux du mois pour 1 000 logements en {annee}, toutes catégories",
+                spec=charts.lines(
+                    points,
+                    "mois",
+                    "taux",
+                    "territoire",
+                    x_title="Mois",
+                    y_title="pour 1 000 logements",
+                ),
+                note="une valeur masquée interrompt la ligne",
+            )
+        )
+    for dep, name in place.departements.items():
+        section.tables.append(
+            Table(
+                headers=["Catégorie", *(MOIS_COURTS[day.month - 1] for day in days)],
+                rows=[
+                    [
+                        text(label),
+                        *(
+                            f.value(
+                                dep_table, theirs.get((dep, day, categorie)), MONTHLY_RATE, "taux"
+                            )
+                            for day in days
+                        ),
+                    ]
+                    for categorie, label in categories().items()
+                ],
+                caption=f"{name} ({dep}) : taux du mois pour 1 000 logements par catégorie",
+            )
+        )
+    return section
+
+
 def communes(f: Figures) -> Section:
     """The communes of the EPCI side by side, all categories."""
     table = "incidents_commune_annee"
@@ -265,6 +403,192 @@ def trend(f: Figures) -> Section:
     return section
 
 
+def qpvs(f: Figures) -> Section:
+    """The QPVs of the EPCI side by side, all categories, against the EPCI."""
+    table = "incidents_qpv_annee"
+    composition = f.folder.table("territoires_qpv").filter(pl.col("code_epci") == f.place.code_epci)
+    years = composition.get_column("annee").unique().to_list()
+    if years:
+        year = min(years, key=lambda y: (abs(y - f.annee), -y))
+        composition = composition.filter(pl.col("annee") == year)
+    names: dict[str, str] = {}
+    communes: dict[str, list[str]] = {}
+    for row in composition.sort("code_qpv", "code_commune").iter_rows(named=True):
+        names[row["code_qpv"]] = row["nom_qpv"] or row["code_qpv"]
+        communes.setdefault(row["code_qpv"], []).append(
+            f.place.communes.get(row["code_commune"], row["code_commune"])
+        )
+    found = _index(
+        _incidents(f.folder, "qpv", list(names)), "code_territoire", "annee", "categorie"
+    )
+    section = Section(
+        id="qpv",
+        title=f"Les quartiers prioritaires de l'EPCI en {f.annee}",
+        sheet="QPV",
+    )
+    if not names:
+        section.paragraphs.append("Aucun quartier prioritaire (QPV) dans les communes de l'EPCI.")
+        return section
+    mine = f.epci.get((f.annee, TOTAL))
+    rows = [
+        [
+            code(f.place.code_epci),
+            text(f"Ensemble de l'EPCI ({f.place.nom_epci})"),
+            text(""),
+            f.value("incidents_epci_annee", mine, "n_incidents", "entier"),
+            f.value("incidents_epci_annee", mine, RATE, "taux"),
+        ]
+    ]
+    points = [{"territoire": "Ensemble de l'EPCI", "taux": mine[RATE] if mine else None}]
+    for qpv, name in names.items():
+        total = found.get((qpv, f.annee, TOTAL))
+        rows.append(
+            [
+                code(qpv),
+                text(name),
+                text(", ".join(communes[qpv])),
+                f.value(table, total, "n_incidents", "entier"),
+                f.value(table, total, RATE, "taux"),
+            ]
+        )
+        points.append({"territoire": name, "taux": total[RATE] if total else None})
+    section.tables.append(
+        Table(
+            headers=["Code", "Quartier", "Communes", "Incidents", "Taux pour 1 000 logements"],
+            rows=rows,
+            caption="Incidents de toutes catégories par quartier prioritaire",
+            note="« – » : aucun logement social des bailleurs couvrant l'année dans le quartier.",
+        )
+    )
+    codes = list(names)
+    # A page holds a few quarters side by side: the others follow in tables of their own.
+    for start in range(0, len(codes), QPV_PER_TABLE):
+        shown = codes[start : start + QPV_PER_TABLE]
+        section.tables.append(
+            Table(
+                headers=["Catégorie", *(names[q] for q in shown)],
+                rows=[
+                    [
+                        text(label),
+                        *(
+                            f.value(table, found.get((qpv, f.annee, categorie)), RATE, "taux")
+                            for qpv in shown
+                        ),
+                    ]
+                    for categorie, label in categories().items()
+                ],
+                caption="Taux annualisé pour 1 000 logements par catégorie et quartier"
+                + (
+                    f" ({start + 1} à {start + len(shown)} sur {len(codes)})"
+                    if len(codes) > QPV_PER_TABLE
+                    else ""
+                ),
+            )
+        )
+    section.charts.append(
+        Chart(
+            id="qpv-taux",
+            title=f"Taux annualisé d'incidents pour 1 000 logements en {f.annee}",
+            spec=charts.bars(points, "territoire", "taux", x_title="pour 1 000 logements"),
+            note="une barre absente est un taux masqué (secret statistique) ou non publié",
+        )
+    )
+    return section
+
+
+def halls(f: Figures) -> Section:
+    """Residences per hall severity level and quarter, in the EPCI."""
+    table = "gravite_halls_epci_trimestre"
+    frame = f.folder.table(table).filter(
+        (pl.col("code_epci") == f.place.code_epci) & (pl.col("annee") == f.annee)
+    )
+    found = _index(frame, "numero_trimestre", "niveau_gravite")
+    quarters = sorted(frame.get_column("numero_trimestre").unique().to_list())
+    rows = [
+        [
+            text(label),
+            *(f.value(table, found.get((q, niveau)), "n_residences", "entier") for q in quarters),
+        ]
+        for niveau, label in NIVEAUX_GRAVITE.items()
+    ]
+    section = Section(
+        id="halls",
+        title=f"Niveaux de gravité dans les halls en {f.annee}",
+        sheet="Gravite halls",
+        paragraphs=[
+            "Résidences des bailleurs couvrant le trimestre, selon le niveau le plus élevé dont "
+            "un critère est atteint dans le trimestre (définitions en fin de bilan)."
+        ],
+    )
+    if not quarters:
+        section.paragraphs.append(f"Aucune résidence couverte dans l'EPCI en {f.annee}.")
+    section.tables.append(
+        Table(
+            headers=["Niveau", *(f"T{q} {f.annee}" for q in quarters)],
+            rows=rows,
+            caption="Nombre de résidences par niveau de gravité et trimestre",
+        )
+    )
+    return section
+
+
+def evictions(f: Figures) -> Section:
+    """Eviction procedures in the EPCI: by motive and step, and those the prefect ordered."""
+    table = "procedures_epci_annee"
+    frame = f.folder.table(table).filter(
+        (pl.col("code_epci") == f.place.code_epci) & (pl.col("annee") == f.annee)
+    )
+    found = _index(frame, "motif", "etape")
+    section = Section(
+        id="expulsions",
+        title=f"Procédures d'expulsion en {f.annee}",
+        sheet="Expulsions",
+        paragraphs=[
+            "Procédures engagées par les bailleurs, comptées à chaque étape atteinte dans "
+            "l'année, dans l'EPCI du logement."
+        ],
+    )
+    section.tables.append(
+        Table(
+            headers=["Motif", *ETAPES.values()],
+            rows=[
+                [
+                    text(label),
+                    *(
+                        f.value(table, found.get((motif, etape)), "n_procedures", "entier")
+                        for etape in ETAPES
+                    ),
+                ]
+                for motif, label in MOTIFS.items()
+            ],
+            caption="Procédures par motif et étape",
+            note="« – » : aucune procédure publiée à cette étape.",
+        )
+    )
+    section.tables.append(
+        Table(
+            headers=["Motif", *ETAPES.values()],
+            rows=[
+                [
+                    text(label),
+                    *(
+                        f.value(
+                            table,
+                            found.get((motif, etape)),
+                            "n_procedures_injonction_prefet",
+                            "entier",
+                        )
+                        for etape in ETAPES
+                    ),
+                ]
+                for motif, label in MOTIFS.items()
+            ],
+            caption="Dont procédures engagées sur injonction du préfet",
+        )
+    )
+    return section
+
+
 def events(f: Figures) -> Section:
     """Police and prefecture events in the départements of the EPCI, per year."""
     table = "evenements_departement_annee"
@@ -321,6 +645,8 @@ def delinquency(f: Figures) -> Section:
         row.append(
             f.value(table, found.get((indicator, annee)), "n_communes_non_diffusees", "entier")
         )
+        if "edition" in frame.columns:
+            row.append(f.value(table, found.get((indicator, annee)), "edition", "code"))
         rows.append(row)
     section = Section(
         id="delinquance", title="Délinquance enregistrée (SSMSI)", sheet="Delinquance SSMSI"
@@ -335,6 +661,7 @@ def delinquency(f: Figures) -> Section:
                 "Indicateur",
                 *(h for y in years for h in (f"Nombre {y}", f"Taux pour mille {y}")),
                 f"Communes non diffusées {annee}",
+                *(["Édition SSMSI"] if "edition" in frame.columns else []),
             ],
             rows=rows,
             caption="Crimes et délits enregistrés sur les communes de l'EPCI",
@@ -347,24 +674,40 @@ def delinquency(f: Figures) -> Section:
     return section
 
 
+def _thresholds() -> str:
+    """The masking thresholds, said once per value (one home: pipelines/opendata.py)."""
+    by_seuil: dict[int, list[str]] = {}
+    for what, seuil in [
+        ("d'incidents", SEUIL_INCIDENTS),
+        ("de résidences", SEUIL_HALLS),
+        ("d'évènements", SEUIL_EVENEMENTS),
+        ("de procédures", SEUIL_PROCEDURES),
+    ]:
+        by_seuil.setdefault(seuil, []).append(what)
+    parts = [
+        f"{', '.join(whats[:-1]) + ' et ' if len(whats) > 1 else ''}{whats[-1]} de 1 à {seuil - 1}"
+        for seuil, whats in by_seuil.items()
+    ]
+    return f"Les effectifs {' ; '.join(parts)} sont masqués."
+
+
 def build(folder: OpenFolder, place: Territory, annee: int) -> Report:
     f = figures(folder, place, annee)
-    sections = [coverage(f), by_category(f), communes(f), trend(f), events(f)]
+    sections = [coverage(f), by_category(f)]
+    if folder.has("incidents_epci_mois") and folder.has("incidents_departement_mois"):
+        sections.append(months(f))
+    sections.append(communes(f))
+    if folder.has("incidents_qpv_annee") and folder.has("territoires_qpv"):
+        sections.append(qpvs(f))
+    sections.append(trend(f))
+    if folder.has("gravite_halls_epci_trimestre"):
+        sections.append(halls(f))
+    sections.append(events(f))
+    if folder.has("procedures_epci_annee"):
+        sections.append(evictions(f))
     if folder.has("delinquance_epci_annee"):
         sections.append(delinquency(f))
-    masked_events = (
-        "."
-        if SEUIL_INCIDENTS == SEUIL_EVENEMENTS
-        else f" (de 1 à {SEUIL_EVENEMENTS - 1} pour les évènements)."
-    )
-    sections.append(
-        reading_section(
-            folder,
-            DEFINITIONS,
-            f"Les effectifs d'incidents et d'évènements de 1 à {SEUIL_INCIDENTS - 1} sont "
-            f"masqués{masked_events}",
-        )
-    )
+    sections.append(reading_section(folder, DEFINITIONS, _thresholds()))
     return report(
         folder,
         place,

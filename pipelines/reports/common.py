@@ -25,6 +25,11 @@ MOIS = [
     "juillet", "août", "septembre", "octobre", "novembre", "décembre",
 ]  # fmt: skip
 
+MOIS_COURTS = [
+    "janv.", "févr.", "mars", "avr.", "mai", "juin",
+    "juil.", "août", "sept.", "oct.", "nov.", "déc.",
+]  # fmt: skip
+
 EVENEMENTS = {
     "interdiction_paraitre": "Interdictions de paraître (arrêté du préfet)",
     "fermeture_administrative": "Fermetures administratives (arrêté du préfet)",
@@ -32,6 +37,30 @@ EVENEMENTS = {
     "intervention_police": "Interventions de police",
     "injonction_resiliation_bail": "Injonctions du préfet de résilier le bail",
     TOTAL: "Total",
+}
+
+MOTIFS = {
+    "trouble_jouissance": "Troubles de jouissance",
+    "trafic_stupefiants": "Trafic de stupéfiants",
+    "impayes": "Impayés",
+    "autre": "Autre motif",
+    TOTAL: "Total",
+}
+
+ETAPES = {
+    "mise_en_demeure": "Mise en demeure",
+    "assignation": "Assignation",
+    "jugement_resiliation": "Jugement de résiliation",
+    "expulsion_realisee": "Expulsion réalisée",
+    "abandon": "Abandon",
+}
+
+NIVEAUX_GRAVITE = {
+    "vert": "Vert",
+    "jaune": "Jaune",
+    "orange": "Orange",
+    "rouge": "Rouge",
+    TOTAL: "Toutes",
 }
 
 FICHIERS = {
@@ -49,6 +78,18 @@ def categories() -> dict[str, str]:
     with seed.open(encoding="utf-8") as handle:
         rows = sorted(csv.DictReader(handle), key=lambda r: int(r["ordre"]))
     return {**{r["categorie"]: r["libelle"] for r in rows}, TOTAL: "Total"}
+
+
+@cache
+def gravity_criteria() -> dict[str, list[str]]:
+    """Hall severity level -> what reaches it, from the dbt seed `seuils_gravite_halls.csv`
+    (the thresholds' one home)."""
+    seed = DBT_PROJECT_DIR / "seeds" / "seuils_gravite_halls.csv"
+    out: dict[str, list[str]] = {}
+    with seed.open(encoding="utf-8") as handle:
+        for row in sorted(csv.DictReader(handle), key=lambda r: int(r["rang"])):
+            out.setdefault(row["niveau"], []).append(row["description"])
+    return out
 
 
 def french_date(day: date) -> str:
