@@ -1033,9 +1033,29 @@ _NIVEAUX = {
 _PAR = {n: f"par {label}" for n, label in _NIVEAUX.items()} | {"ensemble": "en France entière"}
 
 
+def _incident_columns(model: str, niveau: str, period: Column) -> tuple[Column, ...]:
+    """The key and count columns every incidents table shares, yearly or monthly."""
+    code, pattern = _CODES[niveau]
+    return (
+        Column(
+            "code_territoire",
+            "Code du territoire" if niveau == "ensemble" else f"Code {_NIVEAUX[niveau]}",
+            "code",
+            f"{model}.code_territoire",
+            f"Ici : {code}.",
+            required=True,
+            pattern=pattern,
+        ),
+        period,
+        Column("categorie", "Catégorie d'incident", "texte", f"{model}.categorie", required=True),
+        Column(
+            "n_incidents", "Nombre d'incidents", "effectif", f"{model}.n_incidents", secret="secret"
+        ),
+    )
+
+
 def _incidents_spec(niveau: str) -> TableSpec:
     model = "indicateurs_incidents_annee"
-    code, pattern = _CODES[niveau]
     return TableSpec(
         title=f"Incidents {_PAR[niveau]}, année et catégorie",
         description=(
@@ -1047,25 +1067,10 @@ def _incidents_spec(niveau: str) -> TableSpec:
         seuil=SEUIL_INCIDENTS,
         primary_key=("code_territoire", "annee", "categorie"),
         columns=(
-            Column(
-                "code_territoire",
-                "Code du territoire" if niveau == "ensemble" else f"Code {_NIVEAUX[niveau]}",
-                "code",
-                f"{model}.code_territoire",
-                f"Ici : {code}.",
-                required=True,
-                pattern=pattern,
-            ),
-            Column("annee", "Année", "annee", f"{model}.annee", required=True),
-            Column(
-                "categorie", "Catégorie d'incident", "texte", f"{model}.categorie", required=True
-            ),
-            Column(
-                "n_incidents",
-                "Nombre d'incidents",
-                "effectif",
-                f"{model}.n_incidents",
-                secret="secret",
+            *_incident_columns(
+                model,
+                niveau,
+                Column("annee", "Année", "annee", f"{model}.annee", required=True),
             ),
             Column(
                 "taux_annualise_pour_1000_logements",
@@ -1091,7 +1096,6 @@ def _incidents_spec(niveau: str) -> TableSpec:
 
 def _monthly_spec(niveau: str) -> TableSpec:
     model = "indicateurs_incidents_mois"
-    code, pattern = _CODES[niveau]
     categories = (
         "par catégorie (une ligne `total` par territoire et mois)"
         if NIVEAUX_MOIS[niveau] is None
@@ -1108,25 +1112,8 @@ def _monthly_spec(niveau: str) -> TableSpec:
         seuil=SEUIL_INCIDENTS,
         primary_key=("code_territoire", "mois", "categorie"),
         columns=(
-            Column(
-                "code_territoire",
-                f"Code {_NIVEAUX[niveau]}",
-                "code",
-                f"{model}.code_territoire",
-                f"Ici : {code}.",
-                required=True,
-                pattern=pattern,
-            ),
-            Column("mois", "Mois", "mois", f"{model}.mois", required=True),
-            Column(
-                "categorie", "Catégorie d'incident", "texte", f"{model}.categorie", required=True
-            ),
-            Column(
-                "n_incidents",
-                "Nombre d'incidents",
-                "effectif",
-                f"{model}.n_incidents",
-                secret="secret",
+            *_incident_columns(
+                model, niveau, Column("mois", "Mois", "mois", f"{model}.mois", required=True)
             ),
             Column(
                 MONTHLY_RATE,

@@ -19,15 +19,7 @@ fichier_par_annee as (
 ),
 
 bornes as (
-    select
-        annee_fichier,
-        livraison_id,
-        case
-            when row_number() over (order by annee_fichier) = 1 then 0
-            else annee_fichier
-        end as annee_debut,
-        coalesce(lead(annee_fichier) over (order by annee_fichier) - 1, 9999) as annee_fin
-    from fichier_par_annee
+    {{ annees_applicables('fichier_par_annee') }}
 ),
 
 lignes as (

@@ -27,14 +27,7 @@ fichiers as (
 ),
 
 bornes as (
-    select
-        livraison_id,
-        case
-            when row_number() over (order by annee_fichier) = 1 then 0
-            else annee_fichier
-        end as annee_debut,
-        coalesce(lead(annee_fichier) over (order by annee_fichier) - 1, 9999) as annee_fin
-    from fichiers
+    {{ annees_applicables('fichiers') }}
 ),
 
 lignes as (
