@@ -457,3 +457,33 @@ def _all_cells(folder: OpenFolder, annee: int) -> list[Cell]:
         for code_epci in _epcis(folder)
         for cell in build_reports(folder, code_epci, annee)[1].cells()
     ]
+
+
+def test_a_publication_made_before_the_newer_tables_still_has_its_reports(
+    refreshed: Refreshed, tmp_path: Path
+) -> None:
+    """`tranquillity report` on a current publication written by an earlier version: the
+    tables it lacks leave their sections out (or their coverage table), nothing fails."""
+    newer = {
+        "couverture_epci_mois",
+        "incidents_qpv_annee",
+        "territoires_qpv",
+        "incidents_departement_mois",
+        "incidents_epci_mois",
+        "gravite_halls_epci_trimestre",
+        "procedures_epci_annee",
+    }
+    old = tmp_path / "open"
+    shutil.copytree(refreshed.folder.path, old, ignore=shutil.ignore_patterns(RAPPORTS))
+    package = json.loads((old / "datapackage.json").read_text(encoding="utf-8"))
+    package["resources"] = [
+        r for r in package["resources"] if r["name"].replace("-", "_") not in newer
+    ]
+    (old / "datapackage.json").write_text(json.dumps(package), encoding="utf-8")
+    folder = OpenFolder(old)
+    annee = folder.periode[1].year
+    (_, report) = build_reports(folder, _epcis(refreshed.folder)[0], annee)
+    ids = [s.id for s in report.sections]
+    assert not {"mois", "qpv", "halls", "expulsions"} & set(ids)
+    assert {"couverture", "incidents", "communes", "evolution", "evenements"} <= set(ids)
+    assert {c.source.table for c in report.cells() if c.source}.isdisjoint(newer)

@@ -162,6 +162,8 @@ def figures(folder: OpenFolder, place: Territory, annee: int) -> Figures:
 
 def coverage(f: Figures) -> Section:
     table = "couverture_epci_mois"
+    if not f.folder.has(table):  # a publication made before the table (no such mart)
+        return coverage_section(f.folder, f.annee, ["incidents", "evenements"], [])
     months = (
         f.folder.table(table)
         .filter((pl.col("code_epci") == f.place.code_epci) & (pl.col("mois").dt.year() == f.annee))
