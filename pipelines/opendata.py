@@ -1938,15 +1938,16 @@ def counted_tables(
 ) -> tuple[list[OpenTable], QpvCommunes | None]:
     """The open tables with masked counts that the publication has the sources of, each
     protected within itself only, and the QPVs' composition that links the QPV table."""
-    present = {
-        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-    }
+    columns = set(
+        con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall()
+    )
+    present = {table for table, _ in columns}
     # A QPV's figures are published only beside the composition that links them to their
     # communes' (contract section 5); a publication made before it has none.
     qpvs = publication_qpvs(con)
     niveaux = [n for n in LINKED_NIVEAUX if n != "qpv" or qpvs is not None]
     tables = incidents_tables(con, niveaux)
-    if "indicateurs_incidents_mois" in present:
+    if ("indicateurs_incidents_mois", MONTHLY_RATE) in columns:
         tables += monthly_tables(con)
     tables += [events_table(con), mixite_table(con)]
     if {"niveau_gravite_halls_trimestre", "territoires_communes"} <= present:
