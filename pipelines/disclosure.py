@@ -49,6 +49,9 @@ class Cell:
     # communes): a variable of every program, at least 0, never audited nor masked by the
     # repair; its `value` is one feasible value, not necessarily the true one.
     hidden: bool = False
+    # A cell the repair never masks for another: published only where an audit of everything
+    # linked to it, with it published, finds nothing exposed (`_settle`); masked otherwise.
+    deferred: bool = False
 
     def bounds(self, strong: bool = False) -> tuple[float, float | None]:
         """What the attacker knows of a masked cell before any relation: the strong one knows
@@ -75,9 +78,12 @@ class LinkedTable:
     index: dict[Hashable, int] = field(default_factory=dict)
     dropped: int = 0  # relations that do not hold on the true values (hierarchy mismatch)
 
-    def add(self, key: Hashable, value: int, seuil: int, masked: bool) -> int:
+    def add(
+        self, key: Hashable, value: int, seuil: int, masked: bool, deferred: bool = False
+    ) -> int:
         self.index[key] = len(self.cells)
-        self.cells.append(Cell(key, value, seuil, masked, masked and 1 <= value < seuil))
+        primary = masked and 1 <= value < seuil
+        self.cells.append(Cell(key, value, seuil, masked, primary, deferred=deferred))
         return self.index[key]
 
     def hide(self, key: Hashable, value: int) -> int:
@@ -431,17 +437,42 @@ def _audit_all(
 ) -> set[int]:
     """The exposed cells of `check` over `components`; the large components in `pool` (each
     component's audit is independent, so the set found does not depend on who audits it)."""
+    return _audit_programs(
+        [
+            _component(table, cells, relations, check.intersection(cells))
+            for cells, relations in components
+        ],
+        pool,
+    )
+
+
+def _audit_programs(programs: list[_Component], pool: Executor | None) -> set[int]:
     found: set[int] = set()
     pending = []
-    for cells, relations in sorted(components, key=lambda c: -len(c[0])):
-        component = _component(table, cells, relations, check.intersection(cells))
-        if pool is not None and len(cells) >= _POOLED:
-            pending.append(pool.submit(_exposed_in, component))
+    for program in sorted(programs, key=lambda p: -len(p.cells)):
+        if pool is not None and len(program.cells) >= _POOLED:
+            pending.append(pool.submit(_exposed_in, program))
         else:
-            found.update(_exposed_in(component))
+            found.update(_exposed_in(program))
     for future in pending:
         found.update(future.result())
     return found
+
+
+class _Workers:
+    """The audit's worker processes, spawned the first time two large components wait
+    together (a spawn costs about a second; most repairs never need one)."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self.stack = stack
+        self.pool: Executor | None = None
+
+    def pool_for(self, sizes: Iterable[int]) -> Executor | None:
+        if self.pool is None and _WORKERS > 1 and sum(n >= _POOLED for n in sizes) > 1:
+            self.pool = self.stack.enter_context(
+                ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("spawn"))
+            )
+        return self.pool
 
 
 def exposed(table: LinkedTable) -> list[int]:
@@ -452,9 +483,9 @@ def exposed(table: LinkedTable) -> list[int]:
     return sorted(out)
 
 
-def _by_cell(table: LinkedTable) -> dict[int, list[Relation]]:
+def _by_cell(relations: Iterable[Relation]) -> dict[int, list[Relation]]:
     by_cell: dict[int, list[Relation]] = {}
-    for relation in table.relations:
+    for relation in relations:
         for i, _ in relation.terms:
             by_cell.setdefault(i, []).append(relation)
     return by_cell
@@ -535,9 +566,9 @@ ProtectionCache = dict[str, list[str]]
 _ALGORITHM = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
-def _structure(table: LinkedTable) -> list[list[int]]:
-    """Every cell grouped by the relations linking them, masked or not: components that no
-    relation crosses, so that the repair of one never changes another."""
+def _structure(table: LinkedTable, relations: Iterable[Relation]) -> list[list[int]]:
+    """Every cell grouped by `relations`, masked or not: components that no relation crosses,
+    so that the repair of one never changes another."""
     parent = list(range(len(table.cells)))
 
     def find(i: int) -> int:
@@ -546,7 +577,7 @@ def _structure(table: LinkedTable) -> list[list[int]]:
             i = parent[i]
         return i
 
-    for relation in table.relations:
+    for relation in relations:
         first = relation.terms[0][0]
         for other, _ in relation.terms[1:]:
             parent[find(other)] = find(first)
@@ -590,35 +621,143 @@ def protect(
     the contract's: it does not know which masked cells are primary; the stronger one (which
     does) masked half again as many cells on `small` (docs/open-data.md).
 
+    The relations of the deferred cells (`Cell.deferred`: France, the sum of every
+    département) are left out of the repair, which would otherwise work on one component per
+    year (nationally more than half an hour instead of seconds), and the deferred cells are
+    settled after it (`_settle`).
+
     No relation crosses a component of `_structure` (they are per year), so a component's
     repair depends on nothing outside it: one found in `cache` (an earlier publication's, by
     digest) takes the masks it got then, and is neither audited nor repaired again: a new
     month re-protects its year only. `store` receives every component's masks."""
-    by_cell = _by_cell(table)
+    deferred = {i for i, c in enumerate(table.cells) if c.deferred}
+    inner = [r for r in table.relations if deferred.isdisjoint(i for i, _ in r.terms)]
+    # Digests first, all on the cells as given: a group of deferred cells overlaps the
+    # components of the repair, whose cached masks must not change its digest.
+    components = [
+        (_digest(table, cells, relations), cells, False)
+        for cells, relations in _grouped(table, inner)
+        if deferred.isdisjoint(cells)
+    ]
+    if deferred:
+        components += [
+            (_digest(table, cells, relations), cells, True)
+            for cells, relations in _grouped(table, table.relations)
+            if not deferred.isdisjoint(cells)
+        ]
     added: list[int] = []
     check: set[int] = set()
-    relations_of: dict[int, list[Relation]] = {}
-    for relation in table.relations:
-        relations_of.setdefault(relation.terms[0][0], []).append(relation)
-    components = []
-    for cells in _structure(table):
-        relations = [r for i in cells for r in relations_of.get(i, [])]
-        digest = _digest(table, cells, relations)
+    unsettled = []
+    for digest, cells, settles in components:
         known = (cache or {}).get(digest)
         if known is None:
-            check |= {i for i in cells if table.cells[i].masked}
-        else:
-            for key in known:
-                i = table.index[_key(key)]
-                if not table.cells[i].masked:
-                    table.cells[i].masked = True
-                    added.append(i)
-        components.append((digest, cells))
-    _repair(table, by_cell, check, added)  # raises when it cannot protect
+            if settles:
+                unsettled.append(cells)
+            else:
+                check |= {i for i in cells if table.cells[i].masked}
+            continue
+        for key in known:
+            i = table.index[_key(key)]
+            if not table.cells[i].masked:
+                table.cells[i].masked = True
+                added.append(i)
+    by_cell = _by_cell(inner)
+    with ExitStack() as stack:
+        workers = _Workers(stack)
+        _repair(table, by_cell, check, added, workers)  # raises when it cannot protect
+        for cells in unsettled:
+            _settle(table, cells, by_cell, added, workers)
     if store is not None:
-        for digest, cells in components:
+        for digest, cells, _ in components:
             store[digest] = [json.dumps(table.cells[i].key) for i in cells if table.cells[i].masked]
     return [table.cells[i].key for i in added]
+
+
+def _grouped(
+    table: LinkedTable, relations: list[Relation]
+) -> list[tuple[list[int], list[Relation]]]:
+    """The components of `_structure` by `relations`, each with its relations."""
+    relations_of: dict[int, list[Relation]] = {}
+    for relation in relations:
+        relations_of.setdefault(relation.terms[0][0], []).append(relation)
+    return [
+        (cells, [r for i in cells for r in relations_of.get(i, [])])
+        for cells in _structure(table, relations)
+    ]
+
+
+def _settle(
+    table: LinkedTable,
+    cells: list[int],
+    by_cell: dict[int, list[Relation]],
+    added: list[int],
+    workers: _Workers,
+) -> None:
+    """Publish the deferred cells of `cells` (one group of `_structure`) where that exposes
+    nothing; mask the others.
+
+    Nationally a group is a year: every masked cell of it, 54,000, joined by France's
+    equations, whose audit takes two minutes (2,100 LPs on the whole year). Most of it is
+    local: a cell that moves by 1 with every masked cell of the deferred cells' relations
+    (the held cells: départements, France) fixed at its value moves so whatever the deferred
+    cells publish, so each component of the repair is audited first with those fixed
+    (seconds); only the cells left and the held ones are audited on the whole group, with
+    every deferred cell published at once. While that exposes something, each pinned cell
+    has one deferred cell published beside it masked, then the group is audited again."""
+    full = _by_cell(table.relations)
+    rank = {id(relation): k for k, relation in enumerate(table.relations)}
+    deferred = [i for i in cells if table.cells[i].deferred]
+    # A 0 is never masked (its parts are 0s, all published).
+    candidates = {i for i in deferred if not table.cells[i].masked and table.cells[i].value > 0}
+    held = {j for i in deferred for r in full.get(i, []) for j, _ in r.terms}
+    held = {j for j in held if table.cells[j].masked}
+    programs = []
+    for component_cells, relations in _components_around(table, by_cell, rank, held):
+        program = _component(table, component_cells, relations, set(component_cells) - held)
+        for k, i in enumerate(program.cells):
+            if i in held:
+                program.lower[k] = program.upper[k] = program.value[k]
+        programs.append(program)
+    pool = workers.pool_for(len(p.cells) for p in programs)
+    loose = _audit_programs(programs, pool) | held
+
+    def exposes() -> set[int]:
+        """What the attacker pins with the deferred cells as they stand."""
+        seeds = {i for i in held | loose if table.cells[i].masked}
+        components = _components_around(table, full, rank, seeds)
+        pool = workers.pool_for(len(c) for c, _ in components)
+        return _audit_all(table, components, seeds, pool)
+
+    chosen: set[int] = set()
+    while found := exposes():
+        # For each cell pinned, the least read deferred cell published beside it (a category
+        # before a total, the smallest first) is masked; `_repair` masks the others' way for
+        # a cell with none (the sum of a masked deferred cell's parts is pinned).
+        for cell in found:
+            near = {
+                i
+                for relation in full.get(cell, [])
+                for i, _ in relation.terms
+                if i in candidates and not table.cells[i].masked
+            }
+            if near:
+                chosen.add(max(near, key=lambda i: _read_first(table, i)))
+        if not chosen:
+            before = len(added)
+            _repair(table, full, found, added, workers)
+            loose |= set(added[before:])
+            continue
+        for i in chosen:
+            table.cells[i].masked = True
+            added.append(i)
+        held |= chosen
+        loose |= chosen
+        chosen = set()
+
+
+def _read_first(table: LinkedTable, i: int) -> tuple[bool, int, int]:
+    """A deferred cell's rank, the first published first: a total, then the largest."""
+    return not _is_total(table.cells[i].key), -table.cells[i].value, i
 
 
 def _key(text: str) -> Hashable:
@@ -661,25 +800,20 @@ def _repair(
     by_cell: dict[int, list[Relation]],
     check: set[int],
     added: list[int],
+    workers: _Workers,
 ) -> None:
     """The repair rounds of `protect`, from the masked cells to `check`. Each round audits
     the components around `check` only, found by walking the relations from it: nationally
     a repair takes a few hundred rounds, most of them about a handful of cells, and grouping
     all 622,000 cells each time cost more than the audit."""
     rank = {id(relation): k for k, relation in enumerate(table.relations)}
-    with ExitStack() as stack:
-        pool: Executor | None = None
-        while True:
-            components = _components_around(table, by_cell, rank, check)
-            large = sum(len(cells) >= _POOLED for cells, _ in components)
-            if pool is None and large > 1 and _WORKERS > 1:
-                pool = stack.enter_context(
-                    ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("spawn"))
-                )
-            found = _audit_all(table, components, check, pool)
-            if not found:
-                return
-            check = _mask_round(table, by_cell, found, added)
+    while True:
+        components = _components_around(table, by_cell, rank, check)
+        pool = workers.pool_for(len(cells) for cells, _ in components)
+        found = _audit_all(table, components, check, pool)
+        if not found:
+            return
+        check = _mask_round(table, by_cell, found, added)
 
 
 # Worker processes of the audit: one per core this process may use (a national repair is

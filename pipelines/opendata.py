@@ -47,10 +47,10 @@ log = logging.getLogger(__name__)
 
 SEUIL_INCIDENTS = 5
 # The territorial levels of the open incidents tables (`incidents_<niveau>_annee`); `ensemble`
-# is France as a whole (code `FR`), the published `niveau` of the national rows, derived from
-# the protected départements (`france_table`), the others protected by `protect_linked`.
+# is France as a whole (code `FR`), the published `niveau` of the national rows, the sum of the
+# départements: its cells are settled after the repair of the others (`_DEFERRED`).
 NIVEAUX_INCIDENTS = ("commune", "qpv", "epci", "departement", "ensemble")
-LINKED_NIVEAUX = NIVEAUX_INCIDENTS[:-1]
+FRANCE = "incidents_ensemble_annee"
 SEUIL_EVENEMENTS = 5
 SEUIL_ATTRIBUTIONS = 11
 # Residences per hall severity level: a level is read from a residence's incidents, so their
@@ -160,7 +160,7 @@ class OpenTable:
 
 
 def incidents_tables(
-    con: duckdb.DuckDBPyConnection, niveaux: Sequence[str] = LINKED_NIVEAUX
+    con: duckdb.DuckDBPyConnection, niveaux: Sequence[str] = NIVEAUX_INCIDENTS
 ) -> list[OpenTable]:
     """Incidents per territory, year and category; one table per territorial level (true
     values and the `secret` flag of the suppression within the table; `masked` empties)."""
@@ -222,53 +222,6 @@ def monthly_tables(con: duckdb.DuckDBPyConnection) -> list[OpenTable]:
         )
         tables.append(OpenTable(f"incidents_{niveau}_mois", frame))
     return tables
-
-
-def france_table(con: duckdb.DuckDBPyConnection, departements: OpenTable) -> OpenTable:
-    """France as a whole per year and category, once the départements are protected.
-
-    France is the sum of its départements. Joined to the linked table, that one equation per
-    year and category ties every masked département of France into one component, and the
-    national repair no longer ends in reasonable time; so France is derived instead: its
-    count of a category is published only when every département's is (it is then their sum,
-    which tells nothing new), and its `total` only when all its categories and every
-    département's total are (else the total minus the published categories would give the
-    sum of the masked ones). A masked national cell adds a variable that no published cell
-    constrains: the attacker learns nothing from it."""
-    frame = _frame(
-        con,
-        """
-        SELECT code_territoire, annee, categorie, n_incidents,
-               taux_annualise_pour_1000_logements
-        FROM indicateurs_incidents_annee WHERE niveau = 'ensemble'
-        ORDER BY code_territoire, annee, categorie
-        """,
-    )
-    hidden = (
-        departements.frame.group_by("annee", "categorie")
-        .agg(pl.col("secret").any().alias("hidden"))
-        .with_columns(pl.col("annee").cast(pl.Int64), pl.col("categorie").cast(pl.String))
-    )
-    # Typed: a publication without national rows gives an empty frame of Null columns.
-    frame = frame.cast(
-        {
-            "code_territoire": pl.String,
-            "annee": pl.Int64,
-            "categorie": pl.String,
-            "n_incidents": pl.Int64,
-            "taux_annualise_pour_1000_logements": pl.Float64,
-        }
-    ).join(hidden, on=["annee", "categorie"], how="left")
-    # A year or category no département has: nothing to derive it from, masked.
-    frame = frame.with_columns(pl.col("hidden").fill_null(True))
-    any_hidden = pl.col("hidden").any().over("annee")
-    frame = frame.with_columns(
-        pl.when(pl.col("categorie") == TOTAL)
-        .then(any_hidden)
-        .otherwise(pl.col("hidden"))
-        .alias("secret")
-    )
-    return OpenTable("incidents_ensemble_annee", frame.drop("hidden"))
 
 
 def events_table(con: duckdb.DuckDBPyConnection) -> OpenTable:
@@ -525,7 +478,7 @@ def masked(table: OpenTable) -> OpenTable:
 _LINKED = {
     **{
         f"incidents_{niveau}_annee": (["code_territoire", "annee", "categorie"], ["n_incidents"])
-        for niveau in LINKED_NIVEAUX
+        for niveau in NIVEAUX_INCIDENTS
     },
     **{
         f"incidents_{niveau}_mois": (["code_territoire", "mois", "categorie"], ["n_incidents"])
@@ -542,6 +495,10 @@ _LINKED = {
     ),
     "procedures_epci_annee": (["code_epci", "annee", "etape", "motif"], PROCEDURES_COUNTS),
 }
+# Tables whose cells the repair never masks for another's sake, settled after it
+# (pipelines/disclosure.py `_settle`): France's equations join every département of a year, and
+# a repair over the joined year took more than half an hour nationally instead of seconds.
+_DEFERRED = frozenset({FRANCE})
 _SEUILS = {
     "incidents": SEUIL_INCIDENTS,
     "evenements": SEUIL_EVENEMENTS,
@@ -574,7 +531,8 @@ def linked_table(
             for count in counts:
                 if row[count] is not None:
                     key = (name, *(row[k] for k in keys), count)
-                    linked.add(key, int(row[count]), seuil, bool(row[_flag(name, count)]))
+                    masked = bool(row[_flag(name, count)])
+                    linked.add(key, int(row[count]), seuil, masked, name in _DEFERRED)
     # Totals of categories, event types, severity levels and motives, per row of the rest.
     for name in _LINKED:
         if name not in frames or name == "mixite_epci_annee":
@@ -648,6 +606,20 @@ def linked_table(
             _departement_of_epcis(linked, members)
         if "incidents_qpv_annee" in frames and qpvs is not None:
             _qpvs_in_communes(linked, frames["incidents_qpv_annee"], qpvs)
+    # France is the sum of its départements, per year and category.
+    if {FRANCE, "incidents_departement_annee"} <= frames.keys():
+        departements: dict[tuple[object, object], list[tuple[object, ...]]] = {}
+        for code, annee, categorie in (
+            frames["incidents_departement_annee"].select(_LINKED[FRANCE][0]).iter_rows()
+        ):
+            departements.setdefault((annee, categorie), []).append(
+                ("incidents_departement_annee", code, annee, categorie, "n_incidents")
+            )
+        for code, annee, categorie in frames[FRANCE].select(_LINKED[FRANCE][0]).iter_rows():
+            linked.total(
+                (FRANCE, code, annee, categorie, "n_incidents"),
+                departements.get((annee, categorie), []),
+            )
     return linked
 
 
@@ -1945,7 +1917,7 @@ def counted_tables(
     # A QPV's figures are published only beside the composition that links them to their
     # communes' (contract section 5); a publication made before it has none.
     qpvs = publication_qpvs(con)
-    niveaux = [n for n in LINKED_NIVEAUX if n != "qpv" or qpvs is not None]
+    niveaux = [n for n in NIVEAUX_INCIDENTS if n != "qpv" or qpvs is not None]
     tables = incidents_tables(con, niveaux)
     if ("indicateurs_incidents_mois", MONTHLY_RATE) in columns:
         tables += monthly_tables(con)
@@ -1977,8 +1949,6 @@ def open_tables(
                 )
         if linked and hierarchy is not None:
             tables, _ = protect_linked(tables, hierarchy, cache, qpvs)
-        (departements,) = [t for t in tables if t.name == "incidents_departement_annee"]
-        tables.insert(tables.index(departements) + 1, france_table(con, departements))
         tables += reference_tables(con)
     return [masked(t) for t in tables], info
 

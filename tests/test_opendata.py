@@ -121,10 +121,6 @@ def check_open_directory(folder: Path) -> None:
         assert (
             recoverable_cells(frame, ["code_territoire", "annee"], "categorie", "n_incidents") == []
         )
-    check_france(
-        pl.read_parquet(folder / "incidents_ensemble_annee.parquet"),
-        pl.read_parquet(folder / "incidents_departement_annee.parquet"),
-    )
     events = pl.read_parquet(folder / "evenements_departement_annee.parquet")
     assert_no_small_counts(events, "n_evenements", SEUIL_INCIDENTS)
     for name, keys, counts in [
@@ -444,10 +440,9 @@ def test_the_attacker_finds_a_recoverable_cell() -> None:
     assert not protected[1].frame.get_column("secret").any()  # ... rather than the EPCI
 
 
-def test_france_is_published_only_where_it_tells_nothing_new() -> None:
-    """France is the sum of its départements: its `vol` would be D2's masked 3 plus D1's
-    published 40, so it is masked, and so is its `total` (the total minus the published
-    categories would give it back); `bruit`, every département published, is published."""
+def france_case() -> tuple[list[opendata.OpenTable], Hierarchy]:
+    """Two départements without communes, and France: in 2024 D2's `vol` is a masked 3, and
+    France's `vol` would be D1's 40 plus it."""
     departements = incidents_frame(
         [
             ("D1", 2024, "vol", 40),
@@ -460,52 +455,61 @@ def test_france_is_published_only_where_it_tells_nothing_new() -> None:
             ("D1", 2025, TOTAL, 8),
         ]
     ).with_columns(pl.col("n_incidents").is_between(1, 4).alias("secret"))
-    with duckdb.connect() as con:
-        con.execute(
-            "CREATE TABLE indicateurs_incidents_annee AS SELECT * FROM (VALUES "
-            "('ensemble', 'FR', 2024, 'vol', 43::BIGINT, 1.0), "
-            "('ensemble', 'FR', 2024, 'bruit', 27::BIGINT, 1.0), "
-            "('ensemble', 'FR', 2024, 'total', 70::BIGINT, 1.0), "
-            "('ensemble', 'FR', 2025, 'vol', 8::BIGINT, 1.0), "
-            "('ensemble', 'FR', 2025, 'total', 8::BIGINT, 1.0)) "
-            "AS t(niveau, code_territoire, annee, categorie, n_incidents, "
-            "taux_annualise_pour_1000_logements)"
-        )
-        france = opendata.france_table(
-            con, opendata.OpenTable("incidents_departement_annee", departements)
-        )
-    shown = {(r["annee"], r["categorie"]): r["secret"] for r in france.frame.iter_rows(named=True)}
+    france = incidents_frame(
+        [
+            ("FR", 2024, "vol", 43),
+            ("FR", 2024, "bruit", 27),
+            ("FR", 2024, TOTAL, 70),
+            ("FR", 2025, "vol", 8),
+            ("FR", 2025, TOTAL, 8),
+        ]
+    )
+    return [
+        opendata.OpenTable("incidents_departement_annee", departements),
+        opendata.OpenTable(opendata.FRANCE, france),
+    ], {2024: {}, 2025: {}}
+
+
+def test_france_is_published_where_it_exposes_nothing() -> None:
+    """France's `vol` would give D2's masked `vol` back (43 - 40), so it is masked; its
+    `total`, the sum of published totals, is published (totals first); its `bruit` is then
+    masked too, or the total minus it would give France's `vol`. In 2025 nothing is masked:
+    France is published. The attacker here is written apart from the pipeline's model: the
+    linked table without France, then France's equations added by hand."""
+    tables, hierarchy = france_case()
+    protected, linked = opendata.protect_linked(tables, hierarchy)
+    shown = {
+        (r["annee"], r["categorie"]): r["secret"]
+        for r in {t.name: t for t in protected}[opendata.FRANCE].frame.iter_rows(named=True)
+    }
     assert shown == {
         (2024, "vol"): True,
-        (2024, "bruit"): False,
-        (2024, TOTAL): True,
+        (2024, "bruit"): True,
+        (2024, TOTAL): False,
         (2025, "vol"): False,
         (2025, TOTAL): False,
     }
-    check_france(
-        opendata.masked(france).frame,
-        opendata.masked(opendata.OpenTable("incidents_departement_annee", departements)).frame,
-    )
-
-
-def check_france(france: pl.DataFrame, departements: pl.DataFrame) -> None:
-    """Every published national cell is the sum of département cells all published (it adds
-    no equation on a masked one), and a published national total has every category
-    published."""
-    sums = departements.group_by("annee", "categorie").agg(
-        pl.col("n_incidents").sum().alias("somme"),
-        pl.col("n_incidents").is_null().any().alias("masque"),
-    )
-    joined = france.join(sums, on=["annee", "categorie"], how="left")
-    published = joined.filter(pl.col("n_incidents").is_not_null())
-    assert not published.get_column("masque").fill_null(True).any()
-    assert published.get_column("n_incidents").equals(
-        published.get_column("somme"), check_names=False
-    )
-    for annee in france.filter(
-        (pl.col("categorie") == TOTAL) & pl.col("n_incidents").is_not_null()
-    ).get_column("annee"):
-        assert france.filter(pl.col("annee") == annee).get_column("n_incidents").is_not_null().all()
+    flagged = [opendata.OpenTable(t.name, t.frame) for t in protected if t.name != opendata.FRANCE]
+    attacker = opendata.linked_table(flagged, hierarchy)
+    for (annee, categorie), secret in shown.items():
+        value = {(r[1], r[2]): r[3] for r in tables[1].frame.iter_rows()}[(annee, categorie)]
+        attacker.add(("FR", annee, categorie), value, SEUIL_INCIDENTS, secret)
+        departements = [
+            ("incidents_departement_annee", d, annee, categorie, "n_incidents")
+            for d in ("D1", "D2")
+        ]
+        attacker.total(("FR", annee, categorie), departements)
+    for annee in (2024, 2025):
+        parts = [("FR", annee, c) for c in ("vol", "bruit")]
+        attacker.total(("FR", annee, TOTAL), parts)
+    assert attacker.dropped == 0
+    assert exposed_cells(attacker) == []
+    # The test of the test: France published whole, the attacker pins D2's `vol`.
+    for key in [("FR", 2024, "vol"), ("FR", 2024, "bruit")]:
+        attacker.cells[attacker.index[key]].masked = False
+    pinned = {key for key, _, _ in exposed_cells(attacker)}
+    assert ("incidents_departement_annee", "D2", 2024, "vol", "n_incidents") in pinned
+    assert exposed_cells(linked) == []
 
 
 def write_straddling_publication(path: Path) -> Hierarchy:
@@ -560,7 +564,8 @@ CATEGORIES = ["vol", "bruit", "degradation"]
 
 @st.composite
 def hierarchies(draw: st.DrawFn) -> tuple[list[opendata.OpenTable], Hierarchy]:
-    """Random communes in random EPCIs (which may straddle départements), small counts."""
+    """Random communes in random EPCIs (which may straddle départements), small counts, and
+    France."""
     n = draw(st.integers(2, 10))
     epcis = draw(st.lists(st.sampled_from(["E1", "E2", "E3", None]), min_size=n, max_size=n))
     deps = draw(st.lists(st.sampled_from(["D1", "D2"]), min_size=n, max_size=n))
@@ -592,6 +597,7 @@ def hierarchies(draw: st.DrawFn) -> tuple[list[opendata.OpenTable], Hierarchy]:
         ("commune", {c: c for c in communes}),
         ("epci", dict(zip(communes, epcis, strict=True))),
         ("departement", dict(zip(communes, deps, strict=True))),
+        ("ensemble", dict.fromkeys(communes, "FR")),
     ]:
         frame = incidents_frame(level(parent))
         frame = suppress_long(
