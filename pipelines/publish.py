@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -71,6 +72,8 @@ class Publication:
     path: Path
     tables: tuple[str, ...]
     n_controles: int
+    # The open data's share of the step (its protection dominates it nationally).
+    open_data_seconds: float = 0.0
 
 
 def version_code() -> str:
@@ -242,8 +245,10 @@ def write_publication(
     # Open data (docs/open-data.md) is complete before the publication becomes current.
     open_root = published / "open"
     open_partial = open_root / f".{publication_id}.partial"
+    open_started = time.perf_counter()
     write_open_data(final, open_partial, cache=home.work / DISCLOSURE_CACHE)
     os.replace(open_partial, open_root / publication_id)
+    open_data_seconds = time.perf_counter() - open_started
     swap = published / ".current.duckdb.swap"
     swap.unlink(missing_ok=True)
     try:
@@ -254,7 +259,9 @@ def write_publication(
     os.replace(swap, home.current_publication)
     _fsync(published)
     prune(home, keep)
-    return Publication(publication_id, final, (*tables, *BUILT_HERE), n_controles)
+    return Publication(
+        publication_id, final, (*tables, *BUILT_HERE), n_controles, round(open_data_seconds, 3)
+    )
 
 
 def recomputed_months(window: Window | None) -> str:

@@ -19,7 +19,7 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -62,6 +62,18 @@ class StepFailure:
         return self.error_class == _CHECK_FAILED
 
 
+@dataclass(frozen=True)
+class StepTime:
+    """How long one step of a run took: where a refresh spends its time, for the operator
+    (`state/last_refresh.json`, the end of the log) and for `make bench`'s stages."""
+
+    step: str
+    started: datetime
+    seconds: float
+    # Of those, writing the open data (the `publication` step only).
+    open_data_seconds: float | None = None
+
+
 @dataclass
 class RefreshRun:
     run_id: str
@@ -70,6 +82,7 @@ class RefreshRun:
     finished: datetime | None = None
     publication_id: str | None = None
     failures: list[StepFailure] = field(default_factory=list)
+    steps: list[StepTime] = field(default_factory=list)
 
 
 def new_log_path(home: Home, started: datetime, run_id: str) -> Path:
@@ -153,6 +166,10 @@ def run_refresh(
         run.finished = datetime.now(UTC)
         for failure in run.failures:
             print(f"\n=== step {failure.step} failed ===\n{failure.detail}")
+        if run.steps:
+            print("\nseconds per step:")
+            for step in run.steps:
+                print(f"  {step.seconds:9.1f}  {step.step}")
         print(f"tranquillity refresh: finished {run.finished.isoformat()}")
     _prune_logs(home)
     return run
@@ -186,7 +203,30 @@ def _execute(run: RefreshRun, tags: dict[str, str]) -> None:
             run_id=run.run_id,
             tags=tags,
         )
+        run.steps = step_times(instance.all_logs(run.run_id))
     _collect(run, result.all_events)
+
+
+def step_times(entries: Iterable[Any]) -> list[StepTime]:
+    """Each step's start and duration, from a run's event log entries, in order of start."""
+    started: dict[str, float] = {}
+    out = []
+    for entry in entries:
+        kind = entry.dagster_event.event_type_value if entry.dagster_event else None
+        if entry.step_key is None:
+            continue
+        if kind == "STEP_START":
+            started[entry.step_key] = entry.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and entry.step_key in started:
+            begin = started.pop(entry.step_key)
+            out.append(
+                StepTime(
+                    entry.step_key,
+                    datetime.fromtimestamp(begin, UTC),
+                    round(entry.timestamp - begin, 3),
+                )
+            )
+    return sorted(out, key=lambda s: s.started)
 
 
 def _collect(run: RefreshRun, events: Iterable[Any]) -> None:
@@ -200,15 +240,24 @@ def _collect(run: RefreshRun, events: Iterable[Any]) -> None:
             and event.asset_key is not None
             and event.asset_key.path == ["publication"]
         ):
-            run.publication_id = str(event.materialization.metadata["publication_id"].value)
+            metadata = event.materialization.metadata
+            run.publication_id = str(metadata["publication_id"].value)
+            if "open_data_seconds" in metadata:
+                seconds = float(metadata["open_data_seconds"].value)
+                run.steps = [
+                    replace(s, open_data_seconds=seconds) if s.step == "publication" else s
+                    for s in run.steps
+                ]
 
 
 def classify_dagster_run(home: Home, instance: Any, run_id: str) -> RefreshOutcome:
     """The outcome of a run the daemon started (UI, sensor, schedule), classified as the
     command line classifies its own: the failure sensor raises the same alerts from it."""
-    events = [r.dagster_event for r in instance.all_logs(run_id) if r.dagster_event is not None]
+    entries = instance.all_logs(run_id)
+    events = [r.dagster_event for r in entries if r.dagster_event is not None]
     now = datetime.now(UTC)
     run = RefreshRun(run_id=run_id, log=Path("dagster"), started=now, finished=now)
+    run.steps = step_times(entries)
     _collect(run, events)
     if not run.failures:  # failed outside any step (e.g. its resources: the refresh lock)
         for event in events:
@@ -341,6 +390,19 @@ class RefreshOutcome:
             "finished": (run.finished or run.started).isoformat(timespec="seconds"),
             "run_id": run.run_id,
             "log": str(run.log),
+            "steps": [
+                {
+                    "step": s.step,
+                    "started": s.started.isoformat(timespec="milliseconds"),
+                    "seconds": s.seconds,
+                }
+                | (
+                    {}
+                    if s.open_data_seconds is None
+                    else {"open_data_seconds": s.open_data_seconds}
+                )
+                for s in run.steps
+            ],
         }
         if self.failed_step is not None:
             return record | {

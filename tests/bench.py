@@ -22,28 +22,76 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 _CHILD = """
-import resource, subprocess, sys, time
+import json, os, resource, subprocess, sys, threading, time
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree_rss(root):
+    # Resident bytes of `root` and every process descended from it (/proc, no dependency).
+    parent, rss = {}, {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent[int(name)], rss[int(name)] = int(fields[1]), int(fields[21]) * PAGE
+    total = 0
+    for pid, size in rss.items():
+        up = pid
+        while up != root and up in parent and up > 1:
+            up = parent[up]
+        total += size if up == root else 0
+    return total
+
+
 started = time.perf_counter()
-code = subprocess.run(sys.argv[1:]).returncode
+child = subprocess.Popen(sys.argv[1:])
+samples, done = [], threading.Event()
+
+
+def sample():
+    while not done.wait(0.25):
+        samples.append((time.time(), tree_rss(child.pid)))
+
+
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
+code = child.wait()
 elapsed = time.perf_counter() - started
+done.set()
+sampler.join()
+if os.environ.get("BENCH_SAMPLES"):
+    with open(os.environ["BENCH_SAMPLES"], "w") as out:
+        json.dump(samples, out)
 peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(f"__BENCH__ {elapsed:.3f} {peak_kib} {code}", file=sys.stderr)
+tree_kib = max((rss for _, rss in samples), default=0) // 1024
+print(f"__BENCH__ {elapsed:.3f} {peak_kib} {tree_kib} {code}", file=sys.stderr)
 sys.exit(code)
 """
 
 
-def measure(name: str, command: list[str], env: dict[str, str]) -> dict[str, object]:
-    """Run one command in a fresh process; wall seconds and peak RSS of that process tree's
-    largest process."""
+def measure(
+    name: str, command: list[str], env: dict[str, str], samples: Path | None = None
+) -> dict[str, object]:
+    """Run one command in a fresh process; wall seconds, peak RSS of that process tree's
+    largest process and of the whole tree (sampled every 0.25 s; the samples, with their
+    times, to `samples` for the stages' peaks)."""
+    if samples is not None:
+        env = dict(env, BENCH_SAMPLES=str(samples))
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, *command], env=env, stderr=subprocess.PIPE, text=True
     )
     lines = proc.stderr.splitlines()
     marker = next(line for line in reversed(lines) if line.startswith("__BENCH__"))
-    _, elapsed, peak_kib, code = marker.split()
+    _, elapsed, peak_kib, tree_kib, code = marker.split()
     for line in lines:
         if not line.startswith("__BENCH__"):
             print(line, file=sys.stderr)
@@ -51,6 +99,7 @@ def measure(name: str, command: list[str], env: dict[str, str]) -> dict[str, obj
         "step": name,
         "seconds": float(elapsed),
         "peak_rss_mib": round(int(peak_kib) / 1024, 1),
+        "peak_tree_rss_mib": round(int(tree_kib) / 1024, 1),
         "exit_code": int(code),
     }
     print(json.dumps(result), flush=True)
@@ -80,6 +129,74 @@ def check_seconds(home: Path) -> dict[str, float]:
                 found[key] = round(found.get(key, 0.0) + float(result["execution_time"]), 1)
     found["total"] = round(sum(found.values()), 1)
     return found
+
+
+# The bench's stages, from the refresh's steps (`state/last_refresh.json`): (stage, whether
+# a step belongs to it). The open data is timed inside the `publication` step.
+STAGES: list[tuple[str, Callable[[str], bool]]] = [
+    ("ingest", lambda step: step.startswith("raw_")),
+    ("dbt build", lambda step: step.startswith("dbt_")),
+    ("checks", lambda step: step.endswith("_gx_publication")),
+    ("publish", lambda step: step == "publication"),
+    ("reports", lambda step: step == "rapports"),
+]
+
+
+def stages(home: Path, samples: Path) -> list[dict[str, object]]:
+    """Wall seconds and peak RSS of the whole process tree per stage of the last refresh:
+    its steps' times (`state/last_refresh.json`) laid over the memory samples. The open
+    data is the end of the `publication` step; the rest of the run (Dagster starting, the
+    outcome's classification) is `other`."""
+    last = json.loads((home / "state" / "last_refresh.json").read_text())
+    points = json.loads(samples.read_text()) if samples.exists() else []
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for step in last.get("steps", []):
+        begin = datetime.fromisoformat(step["started"]).timestamp()
+        end = begin + float(step["seconds"])
+        stage = next((name for name, owns in STAGES if owns(step["step"])), "other")
+        opened = step.get("open_data_seconds")
+        if opened is not None:
+            spans.setdefault(stage, []).append((begin, end - float(opened)))
+            spans.setdefault("open data", []).append((end - float(opened), end))
+        else:
+            spans.setdefault(stage, []).append((begin, end))
+    out: list[dict[str, object]] = []
+    order = [name for name, _ in STAGES]
+    order.insert(order.index("publish") + 1, "open data")
+    for name in [*order, "other"]:
+        if name not in spans:
+            continue
+        inside = [rss for t, rss in points if any(a <= t <= b for a, b in spans[name])]
+        out.append(
+            {
+                "stage": name,
+                "seconds": round(sum(b - a for a, b in spans[name]), 1),
+                "peak_tree_rss_mib": round(max(inside, default=0) / 2**20, 1),
+            }
+        )
+    if "started" in last and "finished" in last:
+        total = (
+            datetime.fromisoformat(last["finished"]) - datetime.fromisoformat(last["started"])
+        ).total_seconds()
+        steps = sum(float(str(row["seconds"])) for row in out)
+        if total > steps:
+            out.append({"stage": "other", "seconds": round(total - steps, 1)})
+    return out
+
+
+def table(rows: list[dict[str, object]], columns: list[str]) -> str:
+    """Rows as a plain text table, numbers right-aligned."""
+    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    for r in cells:
+        lines.append(
+            "  ".join(
+                v.rjust(w) if v.replace(".", "").isdigit() else v.ljust(w)
+                for v, w in zip(r, widths, strict=True)
+            )
+        )
+    return "\n".join(lines)
 
 
 SEED = 42
@@ -157,12 +274,24 @@ def main(scale: str) -> int:
     files, size = disk_usage(root / "source")
     print(f"inbox: {files} files, {size / 2**20:.0f} MiB", flush=True)
     last = deliver_all_but_last_month(root / "source", home / "inbox")
-    results.append(measure("refresh (all months but the last)", [tranquillity, "refresh"], env))
+    breakdown: dict[str, list[dict[str, object]]] = {}
+
+    def refresh(name: str) -> dict[str, object]:
+        samples = root / "samples.json"
+        samples.unlink(missing_ok=True)
+        result = measure(name, [tranquillity, "refresh"], env, samples)
+        if (home / "state" / "last_refresh.json").exists():
+            breakdown[name] = stages(home, samples)
+        if breakdown.get(name):  # none when nothing ran
+            print(table(breakdown[name], ["stage", "seconds", "peak_tree_rss_mib"]), flush=True)
+        return result
+
+    results.append(refresh("refresh (all months but the last)"))
     full = results[-1]
     arrived = deliver_month(root / "source", home / "inbox", last)
     print(f"{arrived} files of {last} arrive", flush=True)
-    results.append(measure(f"refresh (new month {last})", [tranquillity, "refresh"], env))
-    results.append(measure("refresh (nothing new)", [tranquillity, "refresh"], env))
+    results.append(refresh(f"refresh (new month {last})"))
+    results.append(refresh("refresh (nothing new)"))
     db = home / "work" / "warehouse.duckdb"
     checks = check_seconds(home)
     refresh_seconds = float(full["seconds"])  # type: ignore[arg-type]
@@ -179,12 +308,14 @@ def main(scale: str) -> int:
         "warehouse_mib": round(db.stat().st_size / 2**20, 1) if db.exists() else None,
         "total_seconds": round(time.perf_counter() - started, 1),
         "steps": results,
+        "stages": breakdown,
         "cores": os.cpu_count(),
     }
     with (root / "bench.jsonl").open("a") as handle:
         handle.write(json.dumps(summary) + "\n")
     print(json.dumps(summary, indent=2))
-    return max(int(r["exit_code"]) for r in results)
+    print(table(results, ["step", "seconds", "peak_rss_mib", "peak_tree_rss_mib", "exit_code"]))
+    return max(int(str(r["exit_code"])) for r in results)
 
 
 if __name__ == "__main__":

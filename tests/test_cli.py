@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -62,6 +63,17 @@ def test_refresh_without_reference_is_blocked_and_publishes_nothing(home: Home) 
     assert not home.current_publication.exists()
     last = json.loads(home.last_refresh.read_text())
     assert last["outcome"] == "blocked" and last["exit_code"] == 3
+    # Where the time went: each step that ran, in order, within the run (the gate stopped
+    # the publication before it started).
+    steps = {s["step"]: s for s in last["steps"]}
+    assert {"raw_landlord", "dbt_models"} <= steps.keys() and "publication" not in steps
+    starts = [s["started"] for s in last["steps"]]
+    assert starts == sorted(starts) and last["started"] <= starts[0][:19]
+    run_seconds = (
+        datetime.fromisoformat(last["finished"]) - datetime.fromisoformat(last["started"])
+    ).total_seconds()
+    assert 0 <= steps["dbt_models"]["seconds"] <= run_seconds + 1
+    assert "seconds per step:" in log.read_text()
     # The run is recorded in the project-local Dagster instance, ingestion included.
     import dagster as dg
 

@@ -210,6 +210,11 @@ def test_first_refresh_publishes_contract_tables(published: Published) -> None:
             "SELECT n_controles_en_echec, n_controles, n_livraisons FROM publication"
         ).fetchall()
         assert publication[0][0] == 0 and publication[0][1] > 50 and publication[0][2] > 10
+    # Every step's time, the open data's share of the publication's among them.
+    steps = {s["step"]: s for s in json.loads(published.home.last_refresh.read_text())["steps"]}
+    assert {"raw_landlord", "dbt_models", "publication", "rapports"} <= steps.keys()
+    publishing = steps["publication"]
+    assert 0 < publishing["open_data_seconds"] <= publishing["seconds"]
 
 
 @pytest.mark.parametrize("table", CONTRACT_TABLES)

@@ -90,6 +90,7 @@ def publication(
             "current": dg.MetadataValue.path(str(home.current_publication)),
             "tables": dg.MetadataValue.md("\n".join(f"- `{t}`" for t in result.tables)),
             "n_controles": result.n_controles,
+            "open_data_seconds": result.open_data_seconds,
         }
     )
 
