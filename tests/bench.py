@@ -273,6 +273,12 @@ def main(scale: str) -> int:
             stamp.write_text(wanted)
     files, size = disk_usage(root / "source")
     print(f"inbox: {files} files, {size / 2**20:.0f} MiB", flush=True)
+    floor = measure(
+        "read floor (every file once)",
+        [sys.executable, "-m", "tests.bench_floor", str(root / "source")],
+        env,
+    )
+    results.append(floor)
     last = deliver_all_but_last_month(root / "source", home / "inbox")
     breakdown: dict[str, list[dict[str, object]]] = {}
 
@@ -300,7 +306,18 @@ def main(scale: str) -> int:
         f"({100 * checks['total'] / refresh_seconds:.0f} %): {json.dumps(checks)}",
         flush=True,
     )
+    floor_seconds = float(str(floor["seconds"]))
+    ingest = next(
+        (row for row in breakdown.get(str(full["step"]), []) if row["stage"] == "ingest"), None
+    )
+    ratios = {"full refresh / read floor": round(refresh_seconds / floor_seconds, 1)}
+    if ingest is not None:
+        ratios["ingest / read floor"] = round(float(str(ingest["seconds"])) / floor_seconds, 1)
+    print(
+        f"ratios (the floor reads every month; the full refresh all but the last): {json.dumps(ratios)}"
+    )
     summary = {
+        "ratios": ratios,
         "checks_seconds": checks,
         "scale": scale,
         "inbox_files": files,
