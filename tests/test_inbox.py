@@ -108,14 +108,16 @@ def test_an_unexpected_error_on_one_file_rejects_it_and_it_is_read_again(
             INCIDENTS_HEADER,
             [INCIDENT.replace("2025-01", f"2025-{month}")],
         )
-    validate = loader.FamilyIngestion._validate
+    validate_many = loader.validate_many
 
-    def broken(self, candidate, recognised):  # type: ignore[no-untyped-def]
-        if candidate.path.name == "HMP_incidents_2025-01.csv":
+    # The two months are validated together: the error fails that plan, then each file is
+    # validated alone, and only January's is rejected.
+    def broken(deliveries, kind, **options):  # type: ignore[no-untyped-def]
+        if any(period == "2025-01" for _, period in deliveries):
             raise ZeroDivisionError("a bug nobody foresaw\nsecond line")
-        return validate(self, candidate, recognised)
+        return validate_many(deliveries, kind, **options)
 
-    monkeypatch.setattr(loader.FamilyIngestion, "_validate", broken)
+    monkeypatch.setattr(loader, "validate_many", broken)
     report = ingest(home, "landlord")
     ledger = _ledger(home)
     status, motif = ledger["landlord/HMP_incidents_2025-01.csv"]
@@ -134,7 +136,7 @@ def test_an_unexpected_error_on_one_file_rejects_it_and_it_is_read_again(
     )[0]
 
     # The bug fixed, the next ingestion reads the file again, under the same delivery id.
-    monkeypatch.setattr(loader.FamilyIngestion, "_validate", validate)
+    monkeypatch.setattr(loader, "validate_many", validate_many)
     report = ingest(home, "landlord")
     assert report.errors == []
     assert query(

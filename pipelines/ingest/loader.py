@@ -44,7 +44,7 @@ from pipelines.ingest.ledger import (
     update_statuses,
     waiting_blocked,
 )
-from pipelines.ingest.reader import RejectedFile, read_delivery
+from pipelines.ingest.reader import RawFrame, RejectedFile, read_delivery
 from pipelines.ingest.specs import (
     ALL_KINDS,
     KIND_ORDER,
@@ -54,7 +54,7 @@ from pipelines.ingest.specs import (
     name_hint,
     recognise,
 )
-from pipelines.ingest.validate import Rule, Validated, validate
+from pipelines.ingest.validate import Rule, Validated, check_columns, validate, validate_many
 from pipelines.quality.deliveries import (
     RESIDENCE_OUTSIDE_STOCK,
     DeliveryGate,
@@ -68,6 +68,11 @@ from pipelines.settings import FAMILIES, Home
 # otherwise pay a transaction each.
 FLUSH_ROWS = 1_000_000
 FLUSH_FILES = 1_000
+# Deliveries of one kind are read, then validated together in one polars plan (pipelines.
+# ingest.validate.validate_many), up to this many rows or files: a plan per file cost more
+# than the validation itself (62,000 files nationally).
+CHUNK_ROWS = 250_000
+CHUNK_FILES = 500
 
 _log = logging.getLogger(__name__)
 
@@ -160,6 +165,19 @@ class _Candidate:
         return (kind_rank, self.mtime, self.path.name)
 
 
+@dataclass
+class _Read:
+    """A recorded delivery on its way to the batch: its ledger row, and its validated rows
+    once read (None for a duplicate or a rejected file, whose row is complete)."""
+
+    candidate: _Candidate
+    row: LedgerRow
+    validated: Validated | None = None
+    edition: str | None = None
+    retried: bool = False
+    accepted: str | None = None
+
+
 Series = tuple[str | None, str | None]
 
 
@@ -246,16 +264,22 @@ class FamilyIngestion:
         # Every file of the folder counts (one recorded as it is now, by name, size and time,
         # is passed without being read); the rate includes the batches' writes.
         with progress.ingestion(self.family, len(candidates)) as shown:
-            for done, candidate in enumerate(candidates, start=1):
-                kind_name = candidate.recognised.kind.name if candidate.recognised else None
+            done = 0
+            while done < len(candidates):
+                kind_name = _kind_name(candidates[done])
                 if kind_name != current_kind:
                     # Incidents are checked against stock: the stock must be flushed first.
                     self.flush()
                     current_kind = kind_name
-                self._ingest(candidate)
-                if self.batch.full:
-                    self.flush()
-                shown.update(done, self.report.rows_read)
+                entries, done_after = self._read_chunk(candidates, done)
+                for entry in entries:
+                    done += 1
+                    if entry is not None:
+                        self._place(entry)
+                    if self.batch.full:
+                        self.flush()
+                    shown.update(done, self.report.rows_read)
+                assert done == done_after
             self.flush()
         update_statuses(self.con)
         resolve_blocked(self.con)
@@ -268,18 +292,11 @@ class FamilyIngestion:
         ]
         return self.report
 
-    def _ingest(self, candidate: _Candidate) -> None:
-        """Record the delivery, then read it; what it holds waits in the batch for the gate."""
-        row = self._record(candidate)
-        if row is None or row.statut is Status.DUPLICATE:
-            return
-        read = self._read(candidate, row)
-        if read is not None:
-            self._stage(candidate, row, read)
-
-    def _record(self, candidate: _Candidate) -> LedgerRow | None:
+    def _record(self, candidate: _Candidate) -> _Read | None:
         """The delivery's ledger row (a duplicate is complete at once), or None when the
-        file is not to be read now (already recorded, or unreadable to hash)."""
+        file is not to be read now (already recorded, or unreadable to hash). Nothing goes
+        into the batch yet: `_place` does that in the files' order, so that a flush between
+        two files of a chunk writes exactly what it did when files were read one by one."""
         stamp = (candidate.relative, candidate.size, candidate.mtime.isoformat())
         if stamp in self.ledger.settled_stamps:
             return None  # recorded as it is now: not even hashed again
@@ -299,9 +316,6 @@ class FamilyIngestion:
             self.report.new_deliveries += 1
         else:
             lid = retried
-            self.batch.retried.append(retried)
-            if (candidate.relative, sha) in self.ledger.accepted:
-                self.batch.accepted[retried] = self.ledger.accepted[(candidate.relative, sha)]
         row = LedgerRow(
             livraison_id=lid,
             famille=self.family,
@@ -320,34 +334,135 @@ class FamilyIngestion:
             row.statut, row.doublon_de = Status.DUPLICATE, first
             row.motif = "mêmes octets qu'une livraison précédente: non rechargée"
             self.report.duplicates += 1
-            self.batch.ledger.append(row)
-        return row
+        return _Read(
+            candidate,
+            row,
+            retried=retried is not None,
+            accepted=self.ledger.accepted.get((candidate.relative, sha)) if retried else None,
+        )
 
-    def _read(self, candidate: _Candidate, row: LedgerRow) -> Validated | None:
-        """The delivery's validated rows, or None when it is rejected as a whole (recorded)."""
+    def _read_chunk(
+        self, candidates: list[_Candidate], start: int
+    ) -> tuple[list[_Read | None], int]:
+        """Record and read the files from `start` on, while they are of one kind and within
+        `CHUNK_ROWS` / `CHUNK_FILES`, then validate them together; the entries in order (None
+        for a file not to be read now) and the index after the chunk."""
+        kind_name = _kind_name(candidates[start])
+        entries: list[_Read | None] = []
+        opened: list[tuple[_Read, RawFrame]] = []
+        rows = 0
+        index = start
+        while (
+            index < len(candidates)
+            and _kind_name(candidates[index]) == kind_name
+            and rows < CHUNK_ROWS
+            and len(entries) < CHUNK_FILES
+        ):
+            candidate = candidates[index]
+            index += 1
+            entry = self._record(candidate)
+            entries.append(entry)
+            if entry is None or entry.row.statut is Status.DUPLICATE:
+                continue
+            try:
+                recognised = candidate.recognised
+                if recognised is None:
+                    raise RejectedFile(
+                        candidate.name_problem
+                        or _unrecognised_name(self.family, candidate.path.name)
+                    )
+                if recognised.kind is SSMSI_KIND:
+                    entry.validated, entry.row.dialecte, entry.edition = self._validate_ssmsi(
+                        candidate
+                    )
+                    rows += entry.validated.rows_read
+                    continue
+                raw = read_delivery(candidate.path)
+                entry.row.dialecte = raw.dialect.describe()
+                check_columns(raw, recognised.kind.columns)
+            except (Exception, pl.exceptions.PanicException) as exc:
+                self._reject(entry, exc)
+                continue
+            opened.append((entry, raw))
+            rows += raw.frame.height
+        self._validate_together(opened)
+        return entries, index
+
+    def _validate_together(self, opened: list[tuple[_Read, RawFrame]]) -> None:
+        """Validate read deliveries of one kind in one plan. Should that fail on something
+        nobody foresaw, each is validated alone, so that only the file at fault is rejected."""
+        if not opened:
+            return
         try:
-            if candidate.recognised is None:
-                raise RejectedFile(
-                    candidate.name_problem or _unrecognised_name(self.family, candidate.path.name)
-                )
-            validated, row.dialecte, edition = self._validate(candidate, candidate.recognised)
-        except RejectedFile as exc:
-            row.motif = str(exc)
-            self.report.rejected.append((candidate.relative, row.motif))
-            self.batch.ledger.append(row)
-            return None
+            results = self._validate_many(opened)
         except (Exception, pl.exceptions.PanicException) as exc:
-            # No single file may fail the step: an error nobody foresaw rejects this file
-            # (examined again at the next refresh), its trace goes to the log, the others go on.
-            _log.error("unexpected error on %s:\n%s", candidate.relative, traceback.format_exc())
-            row.motif = unexpected_reason(exc)
-            self.report.rejected.append((candidate.relative, row.motif))
-            self.report.errors.append((candidate.relative, row.motif))
-            self.batch.ledger.append(row)
-            return None
-        if edition is not None:
-            row.periode = edition
-        return validated
+            if len(opened) == 1:
+                self._reject(opened[0][0], exc)
+                return
+            _log.warning(
+                "validating %d deliveries together failed; validating each alone:\n%s",
+                len(opened),
+                traceback.format_exc(),
+            )
+            for one in opened:
+                self._validate_together([one])
+            return
+        for (entry, _), validated in zip(opened, results, strict=True):
+            entry.validated = validated
+
+    def _validate_many(self, opened: list[tuple[_Read, RawFrame]]) -> list[Validated]:
+        recognised = [entry.candidate.recognised for entry, _ in opened]
+        kind = recognised[0].kind  # type: ignore[union-attr]
+        results = validate_many(
+            [(raw, r.period) for (_, raw), r in zip(opened, recognised, strict=True)],  # type: ignore[union-attr]
+            kind,
+            key=self.key,
+        )
+        if kind.name == "incidents":
+            for validated, r in zip(results, recognised, strict=True):
+                assert r is not None
+                if not r.period:
+                    continue
+                # Residences missing from the applicable stock are loaded (dbt leaves them out
+                # and reports them, against the stock that applies at each build); the
+                # delivery suite still weighs their share, to hold a file of the wrong landlord.
+                residences = self._stock_residences(r.landlord or "", r.period[:4])
+                missing = validated.loaded.filter(
+                    pl.col("id_residence").is_in(list(residences)).not_()
+                ).height
+                validated.flagged = [RESIDENCE_OUTSIDE_STOCK] * missing
+        return results
+
+    def _reject(self, entry: _Read, exc: BaseException) -> None:
+        """A file rejected whole: its reason in the ledger. An error nobody foresaw rejects
+        only this file (examined again at the next refresh), its trace goes to the log: no
+        single file may fail the step."""
+        relative = entry.candidate.relative
+        if isinstance(exc, RejectedFile):
+            entry.row.motif = str(exc)
+        else:
+            _log.error(
+                "unexpected error on %s:\n%s",
+                relative,
+                "".join(traceback.format_exception(exc)),
+            )
+            entry.row.motif = unexpected_reason(exc)
+            self.report.errors.append((relative, entry.row.motif))
+        self.report.rejected.append((relative, entry.row.motif))
+
+    def _place(self, entry: _Read) -> None:
+        """Put a recorded delivery in the batch, in the files' order."""
+        lid = entry.row.livraison_id
+        if entry.retried:
+            self.batch.retried.append(lid)
+        if entry.accepted is not None:
+            self.batch.accepted[lid] = entry.accepted
+        if entry.validated is None:  # a duplicate or a rejected file: its row is complete
+            self.batch.ledger.append(entry.row)
+            return
+        if entry.edition is not None:
+            entry.row.periode = entry.edition
+        self._stage(entry.candidate, entry.row, entry.validated)
 
     def _stage(self, candidate: _Candidate, row: LedgerRow, validated: Validated) -> None:
         """Put a read delivery in the batch: its rows, its quarantine, its profile for the gate."""
@@ -404,45 +519,30 @@ class FamilyIngestion:
         self.report.rows_loaded += validated.loaded.height
         self.report.rows_quarantined += validated.quarantine.height
 
-    def _validate(
-        self, candidate: _Candidate, recognised: Recognised
-    ) -> tuple[Validated, str, str | None]:
-        """Read and validate a delivery: its rows, the dialect it was read in, and its period
-        when the file's contents name it (the SSMSI edition)."""
+    def _validate_ssmsi(self, candidate: _Candidate) -> tuple[Validated, str, str]:
+        """Read and validate an SSMSI file, alone (its columns depend on its edition): its
+        rows, the dialect it was read in, and its edition (the period the file names)."""
         raw = read_delivery(candidate.path)
-        kind = recognised.kind
         dialect = raw.dialect.describe()
-        if kind is SSMSI_KIND:
-            edition, schema, columns = ssmsi.detect(raw)
-            diffusion = next(c for c in columns if c.column == "diffusion").name.lower()
-            count = next(c for c in columns if c.column == "nombre").name.lower()
-            published_without_count = Rule(
-                "nombre_manquant",
-                (pl.col(diffusion).str.strip_chars().str.to_lowercase() == "diff")
-                & pl.col(count).str.strip_chars().replace("", None).is_null(),
-                pl.lit(f"{count}: valeur diffusée ('diff') sans nombre"),
-            )
-            validated = validate(
-                raw,
-                kind,
-                period=None,
-                key=self.key,
-                columns=columns,
-                extra_rules=[published_without_count],
-            )
-            validated.loaded = ssmsi.finish(validated.loaded, edition, schema)
-            return validated, dialect, str(edition)
-        validated = validate(raw, kind, period=recognised.period, key=self.key)
-        if kind.name == "incidents" and recognised.period:
-            # Residences missing from the applicable stock are loaded (dbt leaves them out and
-            # reports them, against the stock that applies at each build); the delivery suite
-            # still weighs their share, to hold a file of the wrong landlord.
-            residences = self._stock_residences(recognised.landlord or "", recognised.period[:4])
-            missing = validated.loaded.filter(
-                pl.col("id_residence").is_in(list(residences)).not_()
-            ).height
-            validated.flagged = [RESIDENCE_OUTSIDE_STOCK] * missing
-        return validated, dialect, None
+        edition, schema, columns = ssmsi.detect(raw)
+        diffusion = next(c for c in columns if c.column == "diffusion").name.lower()
+        count = next(c for c in columns if c.column == "nombre").name.lower()
+        published_without_count = Rule(
+            "nombre_manquant",
+            (pl.col(diffusion).str.strip_chars().str.to_lowercase() == "diff")
+            & pl.col(count).str.strip_chars().replace("", None).is_null(),
+            pl.lit(f"{count}: valeur diffusée ('diff') sans nombre"),
+        )
+        validated = validate(
+            raw,
+            SSMSI_KIND,
+            period=None,
+            key=self.key,
+            columns=columns,
+            extra_rules=[published_without_count],
+        )
+        validated.loaded = ssmsi.finish(validated.loaded, edition, schema)
+        return validated, dialect, str(edition)
 
     def _stock_residences(self, landlord: str, year: str) -> frozenset[str]:
         """Residences of the landlord's stock applicable to that year (contract section 3, as
@@ -534,6 +634,10 @@ class FamilyIngestion:
             self.con.execute(f"INSERT INTO raw.{table} ({names}) SELECT {names} FROM __incoming")
         finally:
             self.con.unregister("__incoming")
+
+
+def _kind_name(candidate: _Candidate) -> str | None:
+    return candidate.recognised.kind.name if candidate.recognised else None
 
 
 def _unrecognised_name(family: str, name: str) -> str:

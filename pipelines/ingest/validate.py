@@ -25,7 +25,7 @@ Values are read the way partners' tools write them (docs/deliveries.md):
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -45,6 +45,10 @@ _NUMBER_FORMS = (
 _TIME_OF_DAY = r"(?:[T ](?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?)?"
 _ISO_DATE = rf"^(\d{{4}}-\d{{2}}-\d{{2}}){_TIME_OF_DAY}$"
 _FRENCH_DATE = rf"^(\d{{2}}/\d{{2}}/\d{{4}}){_TIME_OF_DAY}$"
+
+# Internal columns of a batch: which delivery a row came from, and its file's month.
+_DELIVERY = "__livraison"
+_FIRST, _LAST, _PERIOD = "__premier_jour", "__dernier_jour", "__periode"
 
 
 @dataclass
@@ -101,20 +105,32 @@ def _cleaned(column: Column) -> pl.Expr:
     return text
 
 
-def _padding_notes(frame: pl.DataFrame, columns: list[Column]) -> list[str]:
+def _padding_notes(frame: pl.DataFrame, columns: list[Column], count: int) -> list[list[str]]:
+    """Per delivery (index `__livraison`), one sentence per column whose codes were padded."""
+    notes: list[list[str]] = [[] for _ in range(count)]
     padded = [c for c in columns if c.zero_pad_width]
     if not padded or frame.height == 0:
-        return []
-    counts = frame.select(
-        pl.col(c.name.lower()).str.strip_chars().str.contains(_short_code(c)).sum().alias(c.name)
-        for c in padded
-    ).row(0, named=True)
-    return [
-        f"{c.name}: {counts[c.name]} code(s) à {c.zero_pad_width - 1} chiffres complété(s) "
-        f"d'un zéro initial (code commune saisi comme un nombre, ex. 6088 -> 06088)"
-        for c in padded
-        if counts[c.name]
-    ]
+        return notes
+    counts = (
+        frame.group_by(_DELIVERY)
+        .agg(
+            pl.col(c.name.lower())
+            .str.strip_chars()
+            .str.contains(_short_code(c))
+            .sum()
+            .alias(c.name)
+            for c in padded
+        )
+        .iter_rows(named=True)
+    )
+    for row in counts:
+        notes[row[_DELIVERY]] = [
+            f"{c.name}: {row[c.name]} code(s) à {c.zero_pad_width - 1} chiffres complété(s) "
+            f"d'un zéro initial (code commune saisi comme un nombre, ex. 6088 -> 06088)"
+            for c in padded
+            if row[c.name]
+        ]
+    return notes
 
 
 # Each column's cleaned text, number and date are computed once into these helper columns:
@@ -281,9 +297,53 @@ def validate(
     extra_rules: Iterable[Rule] = (),
 ) -> Validated:
     """Split a delivery into typed rows to load and quarantined rows with reasons."""
+    (validated,) = validate_many(
+        [(raw, period)], kind, key=key, columns=columns, extra_rules=extra_rules
+    )
+    return validated
+
+
+def validate_many(
+    deliveries: Sequence[tuple[RawFrame, str | None]],
+    kind: DeliveryKind,
+    *,
+    key: bytes,
+    columns: tuple[Column, ...] | None = None,
+    extra_rules: Iterable[Rule] = (),
+) -> list[Validated]:
+    """`validate` for many deliveries of one kind (each with its period) in one polars plan.
+
+    Nationally a refresh reads 62,000 files of a few hundred rows each: validated one at a
+    time, the fixed cost of a plan (about twenty collects) was most of the ingestion. The
+    deliveries are stacked with their index (`__livraison`) and their month's bounds as
+    columns, so that every rule is the one `validate` applies to a single file: duplicates
+    are found within a delivery (the window includes the index), dates against the
+    delivery's own month, padding notes counted per delivery. Results are split back in
+    the given order. A missing contract column rejects the whole call (`RejectedFile`):
+    callers check each file's columns first (`check_columns`) to reject only that file."""
     columns = columns or kind.columns
-    ignored = check_columns(raw, columns)
-    frame = raw.frame
+    if not deliveries:
+        return []
+    ignored = [check_columns(raw, columns) for raw, _ in deliveries]
+    kept = [c for c in columns if not c.drop]
+    by_period = bool(kind.period_date and kind.period == "month")
+    names = [c.name.lower() for c in columns]
+    parts = []
+    for index, (raw, period) in enumerate(deliveries):
+        extra = [pl.lit(index, pl.Int64).alias(_DELIVERY)]
+        if by_period:
+            first, last = month_bounds(period) if period else (None, None)
+            extra += [
+                pl.lit(first, pl.Date).alias(_FIRST),
+                pl.lit(last, pl.Date).alias(_LAST),
+                pl.lit(period, pl.String).alias(_PERIOD),
+            ]
+        parts.append(
+            raw.frame.select(
+                pl.col(LINE_COLUMN), *(pl.col(n).cast(pl.String) for n in names), *extra
+            )
+        )
+    frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     # Personal identifiers are hashed before anything else sees them, quarantine included.
     pseudonymised = [c for c in columns if c.pseudonymise]
     if pseudonymised:
@@ -291,8 +351,7 @@ def validate(
             pseudonymise_series(frame.get_column(c.name.lower()).str.strip_chars(), key)
             for c in pseudonymised
         )
-    kept = [c for c in columns if not c.drop]
-    notes = _padding_notes(frame, kept)
+    notes = _padding_notes(frame, kept, len(deliveries))
     frame = _prepare(frame, kept)
     typed: list[pl.Expr] = []
     rules: list[Rule] = []
@@ -300,17 +359,17 @@ def validate(
         value, column_rules = _typed(column)
         typed.append(value)
         rules.extend(column_rules)
-    if kind.period_date and period and kind.period == "month":
-        first, last = month_bounds(period)
+    if by_period:
         column = next(c for c in kept if c.column == kind.period_date)
         when = _day(column.name.lower())
         rules.append(
             Rule(
                 "date_hors_periode",
-                when.is_not_null() & ((when < first) | (when > last)),
+                when.is_not_null() & ((when < pl.col(_FIRST)) | (when > pl.col(_LAST))),
                 pl.format(
-                    f"{column.name}: '{{}}' est hors du mois du fichier ({period})",
+                    f"{column.name}: '{{}}' est hors du mois du fichier ({{}})",
                     _clean(column.name.lower()),
+                    pl.col(_PERIOD),
                 ),
             )
         )
@@ -336,7 +395,10 @@ def validate(
     if kind.unique_within_delivery:
         keys = [k.lower() for k in kind.unique_within_delivery]
         last_line = (
-            pl.col(LINE_COLUMN).filter(~pl.col("__failed")).max().over([_clean(k) for k in keys])
+            pl.col(LINE_COLUMN)
+            .filter(~pl.col("__failed"))
+            .max()
+            .over([pl.col(_DELIVERY), *(_clean(k) for k in keys)])
         )
         checked = checked.with_columns(
             (~pl.col("__failed") & (pl.col(LINE_COLUMN) != last_line)).alias("__repete"),
@@ -346,12 +408,21 @@ def validate(
         checked = checked.with_columns(pl.lit(False).alias("__repete"))
     rejected = pl.col("__failed") | pl.col("__repete")
 
-    loaded = checked.filter(~rejected).select(pl.col(LINE_COLUMN).alias("ligne"), *typed)
+    loaded = checked.filter(~rejected).select(
+        pl.col(_DELIVERY), pl.col(LINE_COLUMN).alias("ligne"), *typed
+    )
     # Messages are built for the quarantined rows only: formatting every rule's message for
     # every row was most of the cost of validating a large stock file.
     # Rows are gathered by index, not filtered: polars 2.1 panics ("i < self.len()") formatting
     # long strings over some filtered string-view columns.
     bad = checked[checked.select(pl.arg_where(rejected)).to_series()]
+    quarantine_schema = {
+        _DELIVERY: pl.Int64,
+        "ligne": pl.Int64,
+        "regle": pl.String,
+        "motif": pl.String,
+        "contenu": pl.String,
+    }
     if bad.height:
         rule_code = pl.coalesce(
             [pl.when(r.failed.fill_null(False)).then(pl.lit(r.code)) for r in rules]
@@ -362,10 +433,10 @@ def validate(
             ignore_nulls=True,
         )
         if kind.unique_within_delivery:
-            names = ", ".join(kind.unique_within_delivery)
+            unique = ", ".join(kind.unique_within_delivery)
             repeated_code = pl.lit("doublon_dans_fichier")
             repeated_message = pl.format(
-                f"{names} répété: la ligne {{}} le remplace", pl.col("__derniere_ligne")
+                f"{unique} répété: la ligne {{}} le remplace", pl.col("__derniere_ligne")
             )
         else:
             repeated_code = repeated_message = pl.lit(None, pl.String)
@@ -373,6 +444,7 @@ def validate(
             [_clean(c.name.lower()).alias(c.name) for c in kept]
         ).struct.json_encode()
         quarantine = bad.select(
+            pl.col(_DELIVERY),
             pl.col(LINE_COLUMN).alias("ligne"),
             pl.when(pl.col("__failed"))
             .then(rule_code if rules else None)
@@ -383,9 +455,21 @@ def validate(
             .otherwise(repeated_message)
             .alias("motif"),
             contenu.alias("contenu"),
-        )
+        ).cast(quarantine_schema)  # type: ignore[arg-type]
     else:
-        quarantine = pl.DataFrame(
-            schema={"ligne": pl.Int64, "regle": pl.String, "motif": pl.String, "contenu": pl.String}
-        )
-    return Validated(loaded, quarantine, ignored, notes)
+        quarantine = pl.DataFrame(schema=quarantine_schema)
+    loaded_parts = _split(loaded, len(deliveries))
+    quarantine_parts = _split(quarantine, len(deliveries))
+    return [
+        Validated(loaded_parts[i], quarantine_parts[i], ignored[i], notes[i])
+        for i in range(len(deliveries))
+    ]
+
+
+def _split(frame: pl.DataFrame, count: int) -> list[pl.DataFrame]:
+    """One frame per delivery index (an empty one where a delivery has no row), in order."""
+    if count == 1:
+        return [frame.drop(_DELIVERY)]
+    groups = frame.partition_by(_DELIVERY, as_dict=True, include_key=False, maintain_order=True)
+    empty = frame.clear().drop(_DELIVERY)
+    return [groups.get((i,), empty) for i in range(count)]
