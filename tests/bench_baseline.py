@@ -645,6 +645,7 @@ def validated(k: Kind, frame: pl.DataFrame, key: bytes) -> pl.DataFrame:
 
     failures: list[pl.Expr] = []
     values: list[pl.Expr] = []
+    keys = [f"__t_{u}" for u in k.unique]
     for c in columns:
         t = text(c)
         if c.required:
@@ -699,17 +700,11 @@ def validated(k: Kind, frame: pl.DataFrame, key: bytes) -> pl.DataFrame:
         failures.append(pl.col("__sans_nombre"))
 
     failed = pl.any_horizontal(f.fill_null(False) for f in failures)
-    lazy = lazy.with_columns(failed.alias("__failed"))
-    kept = ~pl.col("__failed")
+    lazy = lazy.filter(~failed).select("__file", "__ligne", *values, *keys)
     if k.unique:
-        last_line = (
-            pl.col("__ligne")
-            .filter(~pl.col("__failed"))
-            .max()
-            .over(["__file", *(f"__t_{u}" for u in k.unique)])
-        )
-        kept = kept & (pl.col("__ligne") == last_line)
-    return lazy.filter(kept).select("__file", "__ligne", *values).collect()
+        # Rows are in line order within a file: the last valid line of a key is kept.
+        lazy = lazy.unique(subset=["__file", *keys], keep="last")
+    return lazy.select("__file", "__ligne", *(v.meta.output_name() for v in values)).collect()
 
 
 # -- staging into DuckDB ----------------------------------------------------------------------
@@ -745,7 +740,11 @@ def read_all(
 
 
 class Stager:
-    """Rows of one staged table gathered across files, validated and written in batches."""
+    """Rows of one staged table gathered across files, validated and written in batches.
+
+    A batch is validated and written by one background thread while the next is read (at
+    most one batch waits), so that reading and validating overlap on two cores.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, key: bytes) -> None:
         self.con = con
@@ -755,6 +754,8 @@ class Stager:
         self.rows: dict[tuple[str, str], int] = defaultdict(int)
         self.kinds: dict[tuple[str, str], Kind] = {}
         self.created: set[str] = set()
+        self.writer = ThreadPoolExecutor(max_workers=1)
+        self.writing: Future[None] | None = None
 
     def add(self, k: Kind, frame: pl.DataFrame) -> None:
         batch = (k.table, k.columns[2].name)  # one batch per schema of a table (SSMSI has two)
@@ -771,9 +772,17 @@ class Stager:
         self.rows.pop(batch, None)
         if not frames:
             return
-        k = self.kinds[batch]
+        self.wait()
+        self.writing = self.writer.submit(self.validate_and_write, self.kinds[batch], frames)
+
+    def wait(self) -> None:
+        if self.writing is not None:
+            self.writing.result()
+            self.writing = None
+
+    def validate_and_write(self, k: Kind, frames: list[pl.DataFrame]) -> None:
         whole = pl.concat(frames, how="vertical")
-        del frames
+        frames.clear()
         # A batch holds whole files (a repeated key is judged within its file); a kind without
         # that rule (SSMSI's one big file) is validated a slice at a time.
         step = whole.height if k.unique else BATCH_ROWS
@@ -793,6 +802,8 @@ class Stager:
     def finish(self) -> None:
         for batch in list(self.frames):
             self.flush(batch)
+        self.wait()
+        self.writer.shutdown()
         for k in (*KINDS, SSMSI_NEW):
             if k.table and k.table not in self.created:
                 # No file of that kind: an empty table of the validated shape.

@@ -7,18 +7,22 @@ expectation is shown to fail on the data it is meant to catch.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from pipelines.cli import main
 from pipelines.ingest.loader import FamilyReport
 from pipelines.publish import CONTRACT_TABLES
-from pipelines.quality.publication import validate_table
-from pipelines.quality.runner import QualityRun
+from pipelines.quality.deliveries import PROFILE_SCHEMA, DeliveryGate
+from pipelines.quality.publication import suite_for, suspects, validate_table
+from pipelines.quality.runner import EXAMPLES, QualityRun
 from pipelines.quality.suites import SuiteError, all_suites, load_suite
 from pipelines.settings import FAMILIES, Home
 from tests.conftest import INCIDENTS_HEADER, PATRIMOINE_HEADER, ingest, query, write_delimited
@@ -272,6 +276,145 @@ SELECT * FROM (VALUES
 ) AS t(niveau, code_territoire, mois, categorie, n_incidents, n_logements,
        taux_pour_1000_logements);
 """
+
+
+_INCIDENT_ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["ensemble", "departement"]),
+        st.sampled_from(["FR", "13", "69"]),
+        st.sampled_from(["2025-01-01", "2025-02-01"]),
+        st.sampled_from(["total", "vol", "degradation"]),
+        st.sampled_from([-1, 0, 1, 5, None]),
+        st.sampled_from([0, 1, 50, 99, 100, 150, None]),
+        st.sampled_from([-1.0, 0.0, 5.0, 999.0, 1000.0, 1000.5, float("nan"), None]),
+    ),
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking GX runs takes minutes
+)
+@given(rows=_INCIDENT_ROWS)
+def test_checks_where_the_data_is_give_the_verdicts_of_the_whole_table(
+    rows: list[tuple[object, ...]],
+) -> None:
+    """DuckDB selects the rows an expectation could flag and GX judges only those: the
+    verdicts, failure counts and examples must be those of GX over every row (bounds, `when`
+    conditions, NaN, NULL, reconciliations with a side missing)."""
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    con.execute(
+        "CREATE TABLE marts.indicateurs_incidents_mois (niveau VARCHAR, code_territoire "
+        "VARCHAR, mois DATE, categorie VARCHAR, n_incidents BIGINT, n_logements BIGINT, "
+        "taux_pour_1000_logements DOUBLE)"
+    )
+    if rows:
+        con.executemany(
+            "INSERT INTO marts.indicateurs_incidents_mois VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+        )
+    run = QualityRun(None)
+
+    def verdicts(where_the_data_is: bool) -> dict[str, tuple[object, ...]]:
+        found = validate_table(
+            con, run, "indicateurs_incidents_mois", where_the_data_is=where_the_data_is
+        )
+        # A column with a NULL is float in pandas: the same -1 is then shown -1.0. Beyond
+        # EXAMPLES failures, which ones are shown depends on the order of a GROUP BY's rows.
+        return {
+            o.controle: (
+                o.statut,
+                o.nb_echecs,
+                sorted(
+                    json.dumps(
+                        {k: float(v) if isinstance(v, int | float) else v for k, v in e.items()},
+                        sort_keys=True,
+                    )
+                    for e in json.loads(o.exemples or "[]")
+                )
+                if (o.nb_echecs or 0) <= EXAMPLES
+                else len(json.loads(o.exemples or "[]")),
+            )
+            for o in found
+        }
+
+    assert verdicts(True) == verdicts(False)
+
+
+_SHARES = st.sampled_from([0.0, 0.04, 0.05, 0.06, 0.2, 0.21, 0.5, 0.6, 1.0])
+_PROFILES = st.lists(
+    st.fixed_dictionaries(
+        {
+            "type_fichier": st.sampled_from(["patrimoine", "incidents", "procedures", "autre"]),
+            "lignes_lues": st.sampled_from([0, 5, 10, 20, 100, 600]),
+            "part_quarantaine": _SHARES,
+            "part_date_hors_periode": _SHARES,
+            "part_residence_hors_patrimoine": _SHARES,
+            "part_doublon_dans_fichier": _SHARES,
+            "n_colonnes_ignorees": st.sampled_from([0, 1]),
+            "ratio_periode_precedente": st.sampled_from(
+                [None, 0.1, 0.2, 0.5, 0.67, 0.9, 1.0, 1.1, 1.5, 2.0, 5.0, 6.0]
+            ),
+            "lignes_periode_precedente": st.sampled_from([None, 20, 30, 100, 500, 1000]),
+            "ratio_livraison_remplacee": st.sampled_from([None, 0.4, 0.5, 1.0, 2.0, 2.5]),
+            "lignes_livraison_remplacee": st.sampled_from([None, 10, 20, 50]),
+        }
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+@given(profiles=_PROFILES)
+def test_the_delivery_gate_judges_only_suspects_with_the_verdicts_of_gx(
+    profiles: list[dict[str, object]],
+) -> None:
+    """A batch where no profile could fail skips GX, and GX sees only the suspects of the
+    others: the deliveries blocked, with their reasons, and each expectation's result must be
+    those of GX shown every profile."""
+    rows = [
+        {
+            **{name: None for name in PROFILE_SCHEMA},
+            **profile,
+            "livraison_id": index,
+            "fichier": f"landlord/X_{index}.csv",
+            "famille": "landlord",
+        }
+        for index, profile in enumerate(profiles)
+    ]
+    run = QualityRun(None)
+
+    def verdicts(where_the_data_is: bool) -> tuple[object, ...]:
+        gate = DeliveryGate("landlord", run, where_the_data_is=where_the_data_is)
+        blocked = gate.judge(rows)
+        results = {
+            key: (
+                r.success,
+                r.unexpected,
+                sorted(json.dumps(e, sort_keys=True) for e in r.examples),
+            )
+            for key, r in gate.results.items()
+        }
+        return blocked, results
+
+    assert verdicts(True) == verdicts(False)
+
+
+def test_every_publication_check_runs_where_the_data_is() -> None:
+    """Each dataset of the publication suites has a predicate for its suspect rows: one
+    expectation without (a new kind) would copy the whole table into pandas again."""
+    for table in CONTRACT_TABLES:
+        for dataset in suite_for(table).datasets:
+            assert suspects(dataset) is not None, (table, dataset.name)
 
 
 def test_publication_suite_passes_on_consistent_table(tmp_path: Path) -> None:

@@ -281,6 +281,7 @@ class FamilyIngestion:
                     shown.update(done, self.report.rows_read)
                 assert done == done_after
             self.flush()
+        self.gate.document()
         update_statuses(self.con)
         resolve_blocked(self.con)
         waiting = waiting_blocked(self.con, self.family)

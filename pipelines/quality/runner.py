@@ -176,8 +176,10 @@ class QualityRun:
                 target.success = False
                 continue
             detail = item.result or {}
-            examples = detail.get("unexpected_index_list") or [
-                {"valeur": v} for v in detail.get("partial_unexpected_list") or []
+            examples = [
+                {k: _plain(v) for k, v in example.items()}
+                for example in detail.get("unexpected_index_list")
+                or [{"valeur": v} for v in detail.get("partial_unexpected_list") or []]
             ]
             unexpected = detail.get("unexpected_count")
             if unexpected is None:  # table-level expectation: one failing table
@@ -206,6 +208,13 @@ class QualityRun:
         )
         (self.docs_dir / "timings.json").write_text(json.dumps(self.seconds, indent=1))
         return self.docs_dir / "index.html"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values, so that examples read `-1`, not `"-1"` (json's
+    `default=str` would quote them)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and not isinstance(value, str | bytes) else value
 
 
 def new_results(
