@@ -662,11 +662,14 @@ def protect(
                 table.cells[i].masked = True
                 added.append(i)
     by_cell = _by_cell(inner)
+    # Built once: `_settle` walks every relation, the deferred cells' too, for each group.
+    full = _by_cell(table.relations) if unsettled else by_cell
+    rank = {id(relation): k for k, relation in enumerate(table.relations)}
     with ExitStack() as stack:
         workers = _Workers(stack)
-        _repair(table, by_cell, check, added, workers)  # raises when it cannot protect
+        _repair(table, by_cell, rank, check, added, workers)  # raises when it cannot protect
         for cells in unsettled:
-            _settle(table, cells, by_cell, added, workers)
+            _settle(table, cells, by_cell, full, rank, added, workers)
     if store is not None:
         for digest, cells, _ in components:
             store[digest] = [json.dumps(table.cells[i].key) for i in cells if table.cells[i].masked]
@@ -690,6 +693,8 @@ def _settle(
     table: LinkedTable,
     cells: list[int],
     by_cell: dict[int, list[Relation]],
+    full: dict[int, list[Relation]],
+    rank: dict[int, int],
     added: list[int],
     workers: _Workers,
 ) -> None:
@@ -704,8 +709,6 @@ def _settle(
     (seconds); only the cells left and the held ones are audited on the whole group, with
     every deferred cell published at once. While that exposes something, each pinned cell
     has one deferred cell published beside it masked, then the group is audited again."""
-    full = _by_cell(table.relations)
-    rank = {id(relation): k for k, relation in enumerate(table.relations)}
     deferred = [i for i in cells if table.cells[i].deferred]
     # A 0 is never masked (its parts are 0s, all published).
     candidates = {i for i in deferred if not table.cells[i].masked and table.cells[i].value > 0}
@@ -728,8 +731,8 @@ def _settle(
         pool = workers.pool_for(len(c) for c, _ in components)
         return _audit_all(table, components, seeds, pool)
 
-    chosen: set[int] = set()
     while found := exposes():
+        chosen: set[int] = set()
         # For each cell pinned, the least read deferred cell published beside it (a category
         # before a total, the smallest first) is masked; `_repair` masks the others' way for
         # a cell with none (the sum of a masked deferred cell's parts is pinned).
@@ -744,7 +747,7 @@ def _settle(
                 chosen.add(max(near, key=lambda i: _read_first(table, i)))
         if not chosen:
             before = len(added)
-            _repair(table, full, found, added, workers)
+            _repair(table, full, rank, found, added, workers)
             loose |= set(added[before:])
             continue
         for i in chosen:
@@ -752,7 +755,6 @@ def _settle(
             added.append(i)
         held |= chosen
         loose |= chosen
-        chosen = set()
 
 
 def _read_first(table: LinkedTable, i: int) -> tuple[bool, int, int]:
@@ -798,6 +800,7 @@ def _components_around(
 def _repair(
     table: LinkedTable,
     by_cell: dict[int, list[Relation]],
+    rank: dict[int, int],
     check: set[int],
     added: list[int],
     workers: _Workers,
@@ -805,8 +808,8 @@ def _repair(
     """The repair rounds of `protect`, from the masked cells to `check`. Each round audits
     the components around `check` only, found by walking the relations from it: nationally
     a repair takes a few hundred rounds, most of them about a handful of cells, and grouping
-    all 622,000 cells each time cost more than the audit."""
-    rank = {id(relation): k for k, relation in enumerate(table.relations)}
+    all 622,000 cells each time cost more than the audit. `rank` orders the relations as the
+    table lists them (so a component's program is the same whatever the walk)."""
     while True:
         components = _components_around(table, by_cell, rank, check)
         pool = workers.pool_for(len(cells) for cells, _ in components)

@@ -16,7 +16,7 @@ DuckDB first selects the rows that one of them could flag (`suspects`, a predica
 the expectations themselves, wider than they are: it ignores their `when`), and GX judges
 those rows. Nationally that replaces 56.8 million rows copied into pandas by the handful a
 bad build produces, with the same verdicts, failure counts and examples; the Data Docs then
-count the rows GX saw, not the table's (docs/quality.md).
+count the rows GX saw, not the table's (data_quality/README.md).
 """
 
 from __future__ import annotations
