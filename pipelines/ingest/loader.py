@@ -271,15 +271,13 @@ class FamilyIngestion:
                     # Incidents are checked against stock: the stock must be flushed first.
                     self.flush()
                     current_kind = kind_name
-                entries, done_after = self._read_chunk(candidates, done)
-                for entry in entries:
+                for entry in self._read_chunk(candidates, done):
                     done += 1
                     if entry is not None:
                         self._place(entry)
                     if self.batch.full:
                         self.flush()
                     shown.update(done, self.report.rows_read)
-                assert done == done_after
             self.flush()
         self.gate.document()
         update_statuses(self.con)
@@ -339,15 +337,15 @@ class FamilyIngestion:
             candidate,
             row,
             retried=retried is not None,
-            accepted=self.ledger.accepted.get((candidate.relative, sha)) if retried else None,
+            accepted=(
+                self.ledger.accepted.get((candidate.relative, sha)) if retried is not None else None
+            ),
         )
 
-    def _read_chunk(
-        self, candidates: list[_Candidate], start: int
-    ) -> tuple[list[_Read | None], int]:
+    def _read_chunk(self, candidates: list[_Candidate], start: int) -> list[_Read | None]:
         """Record and read the files from `start` on, while they are of one kind and within
         `CHUNK_ROWS` / `CHUNK_FILES`, then validate them together; the entries in order (None
-        for a file not to be read now) and the index after the chunk."""
+        for a file not to be read now), one per file of the chunk."""
         kind_name = _kind_name(candidates[start])
         entries: list[_Read | None] = []
         opened: list[tuple[_Read, RawFrame]] = []
@@ -387,7 +385,7 @@ class FamilyIngestion:
             opened.append((entry, raw))
             rows += raw.frame.height
         self._validate_together(opened)
-        return entries, index
+        return entries
 
     def _validate_together(self, opened: list[tuple[_Read, RawFrame]]) -> None:
         """Validate read deliveries of one kind in one plan. Should that fail on something
