@@ -32,7 +32,7 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
         str(path),
         read_only=True,
         config={
-            "memory_limit": DUCKDB_MEMORY.value() or "8GB",
+            "memory_limit": str(DUCKDB_MEMORY.value()),
             "enable_external_access": False,
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,

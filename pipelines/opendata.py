@@ -42,6 +42,7 @@ from pipelines.disclosure import (
 )
 from pipelines.french_csv import write_csv
 from pipelines.ingest.ledger import CURRENT
+from pipelines.warehouse import connection_config
 
 log = logging.getLogger(__name__)
 
@@ -1938,7 +1939,7 @@ def open_tables(
 ) -> tuple[list[OpenTable], dict[str, object]]:
     """Every open table of a publication file, protected (across tables unless `linked` is
     false: the protection within each table only), and the publication's row."""
-    with duckdb.connect(str(publication), read_only=True) as con:
+    with duckdb.connect(str(publication), read_only=True, config=connection_config()) as con:
         tables, qpvs = counted_tables(con)
         info = _publication(con)
         if linked and hierarchy is None:

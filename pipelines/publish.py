@@ -25,6 +25,7 @@ from pipelines.ingest.ledger import CURRENT, WAITING, Status
 from pipelines.ingest.specs import ALL_KINDS
 from pipelines.opendata import write_open_data
 from pipelines.settings import DBT_MANIFEST, KEEP_PUBLICATIONS, REPO_ROOT, Home
+from pipelines.warehouse import connection_config
 from pipelines.window import INCREMENTAL_MODELS, Window, describe_months
 
 MANIFEST = DBT_MANIFEST
@@ -279,7 +280,7 @@ def _incremental_base(home: Home, window: Window | None) -> Path | None:
     if not current.exists():
         return None
     try:
-        with duckdb.connect(str(current), read_only=True) as pub:
+        with duckdb.connect(str(current), read_only=True, config=connection_config()) as pub:
             rows = pub.execute("SELECT publication_id FROM publication").fetchall()
     except duckdb.Error:
         return None

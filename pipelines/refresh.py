@@ -33,6 +33,7 @@ from pipelines.ingest.ledger import UNEXPECTED, Status, ledger_summary, waiting_
 from pipelines.ingest.loader import scan_inbox, unrecorded_files
 from pipelines.lock import acquire, release
 from pipelines.settings import Home
+from pipelines.warehouse import connection_config
 from pipelines.window import Window, recorded_window
 
 # Tag of the runs `tranquillity refresh` starts: their alerts come from this module, so the
@@ -445,11 +446,13 @@ def pending_work(home: Home) -> list[str]:
     if not current.exists() or not home.warehouse_db.exists():
         return ["no publication yet"]
     try:
-        with duckdb.connect(str(current), read_only=True) as pub:
+        with duckdb.connect(str(current), read_only=True, config=connection_config()) as pub:
             published_at, version = pub.execute(
                 "SELECT publiee_le, version_code FROM publication"
             ).fetchall()[0]
-        with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
+        with duckdb.connect(
+            str(home.warehouse_db), read_only=True, config=connection_config()
+        ) as con:
             reasons = [f"new or replaced delivery: {f}" for f in unrecorded_files(con, home)]
             recorded = con.execute(
                 "SELECT fichier FROM raw.livraisons WHERE recue_le > ? "
@@ -513,7 +516,9 @@ def refresh(
 
 
 def _current_publication_id(home: Home) -> str | None:
-    with duckdb.connect(str(home.current_publication), read_only=True) as con:
+    with duckdb.connect(
+        str(home.current_publication), read_only=True, config=connection_config()
+    ) as con:
         rows = con.execute("SELECT publication_id FROM publication").fetchall()
     return str(rows[0][0]) if rows else None
 
@@ -531,7 +536,9 @@ def _classify(home: Home, run: RefreshRun) -> RefreshOutcome:
     outcome = RefreshOutcome(run, Verdict.FAILED)
     if home.warehouse_db.exists():
         try:
-            with duckdb.connect(str(home.warehouse_db), read_only=True) as con:
+            with duckdb.connect(
+                str(home.warehouse_db), read_only=True, config=connection_config()
+            ) as con:
                 outcome.families = ledger_summary(con)
                 outcome.news = _news(con, home, since=run.started)
                 outcome.checks = outcomes_of_run(con, run.run_id)

@@ -67,7 +67,7 @@ class WarehouseResource(dg.ConfigurableResource):
         default=None, description=f"{HOME_SETTING.variable}: {HOME_SETTING.describe()}"
     )
     memory_limit: str = Field(
-        default=DUCKDB_MEMORY.default or "8GB",
+        default=str(DUCKDB_MEMORY.default),
         description=f"{DUCKDB_MEMORY.variable}: {DUCKDB_MEMORY.describe()}",
     )
     pseudonymisation_key: str | None = Field(

@@ -29,6 +29,7 @@ from pipelines.jobs import refresh_job
 from pipelines.partitions import refresh_tags
 from pipelines.refresh import STARTED_BY_TAG, classify_dagster_run
 from pipelines.settings import Home
+from pipelines.warehouse import connection_config
 
 # A file must keep its size and time over this long (two ticks) to count as delivered.
 TICK_SECONDS = 60
@@ -60,7 +61,7 @@ def ledger_stamps(home: Home) -> set[tuple[str, int, str]]:
     if not home.warehouse_db.exists():
         return set()
     try:
-        con = duckdb.connect(str(home.warehouse_db), read_only=True)
+        con = duckdb.connect(str(home.warehouse_db), read_only=True, config=connection_config())
     except (duckdb.IOException, duckdb.ConnectionException) as exc:
         raise WarehouseBusy(str(exc).splitlines()[0]) from exc
     try:

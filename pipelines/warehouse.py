@@ -82,7 +82,7 @@ def connection_config(memory_limit: str | None = None) -> dict[str, Any]:
     """DuckDB takes 80 % of the machine's memory by default; the cap (TRANQUILLITY_DUCKDB_MEMORY,
     also applied to dbt through profiles.yml) leaves room for polars and the OS, DuckDB
     spilling to disk beyond it."""
-    return {"memory_limit": memory_limit or DUCKDB_MEMORY.value() or "8GB"}
+    return {"memory_limit": memory_limit or str(DUCKDB_MEMORY.value())}
 
 
 def connect(home: Home, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:

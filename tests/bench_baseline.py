@@ -1337,6 +1337,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", type=Path, metavar="PUBLICATION")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--memory-limit", default="1500MB")
+    parser.add_argument(
+        "--report", type=Path, metavar="JSON", help="also write the report (with its seconds) here"
+    )
     args = parser.parse_args(argv)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = compute(args.inbox, args.output.resolve(), args.threads, args.memory_limit)
@@ -1346,6 +1349,8 @@ def main(argv: list[str] | None = None) -> int:
         report["compare"] = verdicts
         status = 0 if all(t["identical"] for t in verdicts.values()) else 1
     print(json.dumps(report, ensure_ascii=False))
+    if args.report:
+        args.report.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
     return status
 
 

@@ -97,6 +97,33 @@ def test_dbt_profile_follows_the_home_and_the_memory_setting() -> None:
     )
 
 
+def _connect_calls(path: Path) -> list[ast.Call]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "connect"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "duckdb"
+    ]
+
+
+def test_every_duckdb_connection_of_the_pipeline_is_capped() -> None:
+    """DuckDB takes 80 % of the machine by default: one connection opened without the cap
+    (a read-only one on the 2 GB publication, say) is enough to break the refresh's memory
+    bound. In-memory connections on small frames (no path) are the exception."""
+    uncapped = [
+        f"{path.relative_to(REPO)}:{call.lineno}"
+        for path in sorted((REPO / "pipelines").rglob("*.py"))
+        if "generate" not in path.parts
+        for call in _connect_calls(path)
+        if call.args and not any(k.arg == "config" for k in call.keywords)
+    ]
+    assert not uncapped, f"pass config=connection_config() (pipelines/warehouse.py): {uncapped}"
+
+
 def _initialised(resource: dg.ConfigurableResource) -> dg.ConfigurableResource:
     with dg.build_resources({"it": resource}) as built:
         return built.it  # type: ignore[no-any-return]

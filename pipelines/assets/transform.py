@@ -15,6 +15,7 @@ While the build runs, the operator's terminal shows its nodes done per layer
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, BackfillPolicy, Failure, MetadataValue, Output
@@ -300,6 +301,10 @@ def _build(
                 )
             )
     run_results = invocation.get_artifact("run_results.json")
+    # A refresh runs dbt twice into one target folder (the models, then the monthly ones):
+    # each invocation's results are also kept under its own name, for the timings of both.
+    kept = Path(invocation.target_path) / f"run_results.{'monthly' if monthly else 'models'}.json"
+    kept.write_text(json.dumps(run_results), encoding="utf-8")
     outcomes = outcomes_from_run_results(run_results, manifest)
     with warehouse.get_connection() as con:
         outcomes = [_with_examples(con, o) for o in outcomes]

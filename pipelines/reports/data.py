@@ -21,6 +21,7 @@ import polars as pl
 
 from pipelines.opendata import MIXITE_DERIVED
 from pipelines.reports.model import Cell, Kind, Source
+from pipelines.warehouse import connection_config
 
 
 class OpenDataError(ValueError):
@@ -105,7 +106,7 @@ def current_publication_id(published: Path) -> str:
     current = published / "current.duckdb"
     if not current.is_file():
         raise OpenDataError(f"{current}: no publication yet (run `tranquillity refresh`)")
-    with duckdb.connect(str(current), read_only=True) as con:
+    with duckdb.connect(str(current), read_only=True, config=connection_config()) as con:
         row = con.execute("SELECT publication_id FROM publication").fetchone()
     if row is None:
         raise OpenDataError(f"{current}: the publication table is empty")
