@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.settings import DUCKDB_MEMORY
+from pipelines.settings import connection_config
 
 # What every refused query is told, before DuckDB's own first line.
 REFUSAL = (
@@ -32,7 +32,7 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
         str(path),
         read_only=True,
         config={
-            "memory_limit": str(DUCKDB_MEMORY.value()),
+            **connection_config(),
             "enable_external_access": False,
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,

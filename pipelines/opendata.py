@@ -42,7 +42,7 @@ from pipelines.disclosure import (
 )
 from pipelines.french_csv import write_csv
 from pipelines.ingest.ledger import CURRENT
-from pipelines.warehouse import connection_config
+from pipelines.settings import connection_config
 
 log = logging.getLogger(__name__)
 

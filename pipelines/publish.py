@@ -24,8 +24,7 @@ from pipelines.dictionary import DICTIONARY_TABLE, write_dictionary
 from pipelines.ingest.ledger import CURRENT, WAITING, Status
 from pipelines.ingest.specs import ALL_KINDS
 from pipelines.opendata import write_open_data
-from pipelines.settings import DBT_MANIFEST, KEEP_PUBLICATIONS, REPO_ROOT, Home
-from pipelines.warehouse import connection_config
+from pipelines.settings import DBT_MANIFEST, KEEP_PUBLICATIONS, REPO_ROOT, Home, connection_config
 from pipelines.window import INCREMENTAL_MODELS, Window, describe_months
 
 MANIFEST = DBT_MANIFEST

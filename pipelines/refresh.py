@@ -32,8 +32,7 @@ from pipelines.audit import CheckOutcome, outcomes_of_run
 from pipelines.ingest.ledger import UNEXPECTED, Status, ledger_summary, waiting_blocked
 from pipelines.ingest.loader import scan_inbox, unrecorded_files
 from pipelines.lock import acquire, release
-from pipelines.settings import Home
-from pipelines.warehouse import connection_config
+from pipelines.settings import Home, connection_config
 from pipelines.window import Window, recorded_window
 
 # Tag of the runs `tranquillity refresh` starts: their alerts come from this module, so the

@@ -43,8 +43,9 @@ from pipelines.settings import (
     REPORTS_MODES,
     Home,
     Setting,
+    connection_config,
 )
-from pipelines.warehouse import connection_config, ensure_schema
+from pipelines.warehouse import ensure_schema
 
 
 def from_environment(setting: Setting) -> Any:

@@ -28,8 +28,7 @@ from pipelines.ingest.loader import Stamps, inbox_stamps, recorded_stamps
 from pipelines.jobs import refresh_job
 from pipelines.partitions import refresh_tags
 from pipelines.refresh import STARTED_BY_TAG, classify_dagster_run
-from pipelines.settings import Home
-from pipelines.warehouse import connection_config
+from pipelines.settings import Home, connection_config
 
 # A file must keep its size and time over this long (two ticks) to count as delivered.
 TICK_SECONDS = 60

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # dbt's parsed project: contract tables and incremental models are read from it.
@@ -63,6 +64,16 @@ DUCKDB_MEMORY = Setting(
     "2GB",
     "DuckDB memory cap of every connection (ingestion, dbt, checks, publication, open data)",
 )
+
+
+def connection_config(memory_limit: str | None = None) -> dict[str, Any]:
+    """Every DuckDB connection's configuration: DuckDB takes 80 % of the machine's memory by
+    default; the cap (also applied to dbt through profiles.yml) leaves room for polars and the
+    OS, DuckDB spilling to disk beyond it. Here, beside the setting, so that a light module
+    (`tranquillity sql`) needs nothing else to open a capped connection."""
+    return {"memory_limit": memory_limit or str(DUCKDB_MEMORY.value())}
+
+
 KEEP_DATA_DOCS = Setting(
     "TRANQUILLITY_KEEP_DATA_DOCS", "20", "runs whose Great Expectations Data Docs are kept"
 )

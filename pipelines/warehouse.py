@@ -14,14 +14,12 @@ losing a row (`upgrade`): columns are added, types widened.
 
 from __future__ import annotations
 
-from typing import Any
-
 import duckdb
 
 from pipelines.ingest import ssmsi
 from pipelines.ingest.ledger import LEDGER_COLUMNS, ledger_ddl
 from pipelines.ingest.specs import ALL_KINDS, SSMSI_KIND, DeliveryKind
-from pipelines.settings import DUCKDB_MEMORY, Home
+from pipelines.settings import Home, connection_config
 
 # The column types of specs.py (`Column.type`) as DuckDB types.
 SQL_TYPES = {
@@ -76,13 +74,6 @@ CREATE TABLE IF NOT EXISTS audit.fenetres (
     calculee_le TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 """
-
-
-def connection_config(memory_limit: str | None = None) -> dict[str, Any]:
-    """DuckDB takes 80 % of the machine's memory by default; the cap (TRANQUILLITY_DUCKDB_MEMORY,
-    also applied to dbt through profiles.yml) leaves room for polars and the OS, DuckDB
-    spilling to disk beyond it."""
-    return {"memory_limit": memory_limit or str(DUCKDB_MEMORY.value())}
 
 
 def connect(home: Home, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:

@@ -121,7 +121,7 @@ def test_every_duckdb_connection_of_the_pipeline_is_capped() -> None:
         for call in _connect_calls(path)
         if call.args and not any(k.arg == "config" for k in call.keywords)
     ]
-    assert not uncapped, f"pass config=connection_config() (pipelines/warehouse.py): {uncapped}"
+    assert not uncapped, f"pass config=connection_config() (pipelines/settings.py): {uncapped}"
 
 
 def _initialised(resource: dg.ConfigurableResource) -> dg.ConfigurableResource:

@@ -21,7 +21,7 @@ import polars as pl
 
 from pipelines.opendata import MIXITE_DERIVED
 from pipelines.reports.model import Cell, Kind, Source
-from pipelines.warehouse import connection_config
+from pipelines.settings import connection_config
 
 
 class OpenDataError(ValueError):
