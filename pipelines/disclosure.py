@@ -306,7 +306,11 @@ class _Program:
         highs.setOptionValue("output_flag", False)
         highs.setOptionValue("threads", 1)  # processes, not threads, share the cores out
         highs.setOptionValue("presolve", "off")  # a warm basis is worth more than presolve
-        highs.setOptionValue("simplex_strategy", 4)  # primal: a new objective keeps it feasible
+        # The first solve starts from the slack basis: the dual simplex gets there faster (a
+        # third less on the repair's later rounds, one cold solve each); every later one is
+        # primal, from the last basis, which a new objective keeps feasible.
+        highs.setOptionValue("simplex_strategy", 1)
+        self.warm = False
         highs.addVars(self.size, self.lower, self.upper)
         highs.addRows(
             len(component.row_lower),
@@ -336,6 +340,9 @@ class _Program:
             self.highs.changeColsBounds(self.size, self.columns, caps[0], caps[1])
             self.caps = caps
         self.highs.run()
+        if not self.warm:
+            self.highs.setOptionValue("simplex_strategy", 4)
+            self.warm = True
         status = self.highs.getModelStatus()
         if status in _UNBOUNDED:
             return None
@@ -463,12 +470,18 @@ class _Workers:
     """The audit's worker processes, spawned the first time two large components wait
     together (a spawn costs about a second; most repairs never need one)."""
 
-    def __init__(self, stack: ExitStack) -> None:
+    def __init__(self, stack: ExitStack, enabled: bool = True) -> None:
         self.stack = stack
+        self.enabled = enabled  # not in a worker process already
         self.pool: Executor | None = None
 
     def pool_for(self, sizes: Iterable[int]) -> Executor | None:
-        if self.pool is None and _WORKERS > 1 and sum(n >= _POOLED for n in sizes) > 1:
+        if (
+            self.pool is None
+            and self.enabled
+            and _WORKERS > 1
+            and sum(n >= _POOLED for n in sizes) > 1
+        ):
             self.pool = self.stack.enter_context(
                 ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("spawn"))
             )
@@ -629,7 +642,12 @@ def protect(
     No relation crosses a component of `_structure` (they are per year), so a component's
     repair depends on nothing outside it: one found in `cache` (an earlier publication's, by
     digest) takes the masks it got then, and is neither audited nor repaired again: a new
-    month re-protects its year only. `store` receives every component's masks."""
+    month re-protects its year only. `store` receives every component's masks.
+
+    The groups of `_structure` by every relation (a year, with France's equations) are
+    protected one by one (`_protect_part`): when two or more are large (a full refresh), each
+    in a worker process of its own, so the repair's bookkeeping between rounds runs on every
+    core too and not only its audits; one alone (a new month) has its large audits pooled."""
     deferred = {i for i, c in enumerate(table.cells) if c.deferred}
     inner = [r for r in table.relations if deferred.isdisjoint(i for i, _ in r.terms)]
     # Digests first, all on the cells as given: a group of deferred cells overlaps the
@@ -639,20 +657,21 @@ def protect(
         for cells, relations in _grouped(table, inner)
         if deferred.isdisjoint(cells)
     ]
+    groups = _structure(table, table.relations)
     if deferred:
         components += [
             (_digest(table, cells, relations), cells, True)
-            for cells, relations in _grouped(table, table.relations)
+            for cells, relations in _grouped(table, table.relations, groups)
             if not deferred.isdisjoint(cells)
         ]
     added: list[int] = []
     check: set[int] = set()
-    unsettled = []
+    unsettled: set[int] = set()  # a cell of each group of deferred cells to settle
     for digest, cells, settles in components:
         known = (cache or {}).get(digest)
         if known is None:
             if settles:
-                unsettled.append(cells)
+                unsettled.add(cells[0])
             else:
                 check |= {i for i in cells if table.cells[i].masked}
             continue
@@ -661,31 +680,119 @@ def protect(
             if not table.cells[i].masked:
                 table.cells[i].masked = True
                 added.append(i)
-    by_cell = _by_cell(inner)
-    # Built once: `_settle` walks every relation, the deferred cells' too, for each group.
-    full = _by_cell(table.relations) if unsettled else by_cell
-    rank = {id(relation): k for k, relation in enumerate(table.relations)}
+    jobs = _jobs(table, groups, check, unsettled)
     with ExitStack() as stack:
-        workers = _Workers(stack)
-        _repair(table, by_cell, rank, check, added, workers)  # raises when it cannot protect
-        for cells in unsettled:
-            _settle(table, cells, by_cell, full, rank, added, workers)
+        pool = None
+        if _WORKERS > 1 and sum(len(job.part.cells) >= _POOLED_PART for job in jobs) > 1:
+            pool = stack.enter_context(
+                ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("spawn"))
+            )
+        pending = []
+        for job in sorted(jobs, key=lambda job: -len(job.part.cells)):
+            if pool is not None and len(job.part.cells) >= _POOLED_PART:
+                pending.append((job, pool.submit(_protect_part, job.part, job.check, job.settle)))
+            else:  # in this process, whose audits may take their own workers
+                done = _protect_part(job.part, job.check, job.settle, pooled=pool is None)
+                _apply(table, job, done, added)
+        for job, future in pending:
+            _apply(table, job, future.result(), added)  # raises when it cannot protect
     if store is not None:
         for digest, cells, _ in components:
             store[digest] = [json.dumps(table.cells[i].key) for i in cells if table.cells[i].masked]
     return [table.cells[i].key for i in added]
 
 
+# A group of `_structure` this large is protected in a worker process of its own when two
+# or more are (nationally a year, about 200,000 cells: a few minutes each).
+_POOLED_PART = 5_000
+
+
+@dataclass
+class _Job:
+    """One group of `_structure` (by every relation) to protect, as a table of its own: no
+    relation crosses groups, so its repair and settlement depend on nothing else."""
+
+    cells: list[int]  # table index of each of the part's cells, in order
+    part: LinkedTable
+    check: set[int]  # part indices: the masked cells of its components not taken from a cache
+    settle: bool  # whether its deferred cells are to be settled
+
+
+def _jobs(
+    table: LinkedTable, groups: list[list[int]], check: set[int], unsettled: set[int]
+) -> list[_Job]:
+    """The groups holding a cell to check or a deferred cell to settle, each cut out of the
+    table with its cells and relations in table order (so that every tie of the repair is
+    broken as in the whole table)."""
+    group_of: dict[int, int] = {}
+    for g, cells in enumerate(groups):
+        for i in cells:
+            group_of[i] = g
+    checked: dict[int, list[int]] = {}
+    for i in check:
+        checked.setdefault(group_of[i], []).append(i)
+    settled = {group_of[i] for i in unsettled}
+    wanted = checked.keys() | settled
+    relations: dict[int, list[Relation]] = {g: [] for g in wanted}
+    for relation in table.relations:
+        g = group_of[relation.terms[0][0]]
+        if g in relations:
+            relations[g].append(relation)
+    jobs = []
+    for g in sorted(wanted):
+        cells = sorted(groups[g])
+        local = {i: k for k, i in enumerate(cells)}
+        part = LinkedTable(
+            cells=[table.cells[i] for i in cells],
+            relations=[
+                Relation(tuple((local[i], c) for i, c in r.terms), r.equal) for r in relations[g]
+            ],
+        )
+        mine = {local[i] for i in checked.get(g, [])}
+        jobs.append(_Job(cells, part, mine, g in settled))
+    return jobs
+
+
+def _protect_part(
+    part: LinkedTable, check: set[int], settle: bool, pooled: bool = False
+) -> list[int]:
+    """The repair of one group (`_Job`), then the settlement of its deferred cells: the part
+    indices masked, in order. `pooled`: the audits may take worker processes of their own
+    (not in a worker already)."""
+    deferred = {i for i, c in enumerate(part.cells) if c.deferred}
+    inner = [r for r in part.relations if deferred.isdisjoint(i for i, _ in r.terms)]
+    by_cell = _by_cell(inner)
+    # Built once: `_settle` walks every relation, the deferred cells' too.
+    full = _by_cell(part.relations) if settle else by_cell
+    rank = {id(relation): k for k, relation in enumerate(part.relations)}
+    added: list[int] = []
+    with ExitStack() as stack:
+        workers = _Workers(stack, pooled)
+        _repair(part, by_cell, rank, check, added, workers)  # raises when it cannot protect
+        if settle:
+            _settle(part, list(range(len(part.cells))), by_cell, full, rank, added, workers)
+    return added
+
+
+def _apply(table: LinkedTable, job: _Job, done: list[int], added: list[int]) -> None:
+    """The masks of a part's protection on the table (a worker protected a copy)."""
+    for k in done:
+        i = job.cells[k]
+        table.cells[i].masked = True
+        added.append(i)
+
+
 def _grouped(
-    table: LinkedTable, relations: list[Relation]
+    table: LinkedTable, relations: list[Relation], groups: list[list[int]] | None = None
 ) -> list[tuple[list[int], list[Relation]]]:
-    """The components of `_structure` by `relations`, each with its relations."""
+    """The components of `_structure` by `relations` (`groups` when already known), each with
+    its relations."""
     relations_of: dict[int, list[Relation]] = {}
     for relation in relations:
         relations_of.setdefault(relation.terms[0][0], []).append(relation)
     return [
         (cells, [r for i in cells for r in relations_of.get(i, [])])
-        for cells in _structure(table, relations)
+        for cells in (groups if groups is not None else _structure(table, relations))
     ]
 
 

@@ -1941,6 +1941,7 @@ def open_tables(
     false: the protection within each table only), and the publication's row."""
     with duckdb.connect(str(publication), read_only=True, config=connection_config()) as con:
         tables, qpvs = counted_tables(con)
+        references = reference_tables(con)
         info = _publication(con)
         if linked and hierarchy is None:
             hierarchy = publication_hierarchy(con)
@@ -1948,10 +1949,10 @@ def open_tables(
                 log.warning(
                     "no territoires_communes in the publication: tables protected one by one"
                 )
-        if linked and hierarchy is not None:
-            tables, _ = protect_linked(tables, hierarchy, cache, qpvs)
-        tables += reference_tables(con)
-    return [masked(t) for t in tables], info
+    # Closed first: the repair's minutes (and its workers) run without DuckDB's buffers.
+    if linked and hierarchy is not None:
+        tables, _ = protect_linked(tables, hierarchy, cache, qpvs)
+    return [masked(t) for t in tables + references], info
 
 
 def write_open_data(

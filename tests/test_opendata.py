@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -672,50 +673,59 @@ def test_a_repair_reused_from_the_cache_is_the_repair(
     scratch = opendata.linked_table(*after)
     disclosure.protect(scratch)
     reused = opendata.linked_table(*after)
-    audited: list[int] = []
+    audited: list[tuple] = []
     component = disclosure._component
 
     def spy(table, cells, relations, inside, strong=False):  # type: ignore[no-untyped-def]
-        audited.extend(inside)
+        audited.extend(table.cells[i].key for i in inside)  # the table: its year's part
         return component(table, cells, relations, inside, strong)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(disclosure, "_component", spy)
         disclosure.protect(reused, cache=cache)
     assert [c.masked for c in reused.cells] == [c.masked for c in scratch.cells]
-    assert not any(reused.cells[i].key[2] == 2024 for i in audited)  # type: ignore[index]
+    assert not any(key[2] == 2024 for key in audited)
     assert exposed_cells(reused) == []
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hierarchies(), hierarchies())
-def test_the_repair_audited_in_worker_processes_is_the_repair(
+@given(hierarchies(), hierarchies(), st.booleans())
+def test_the_repair_in_worker_processes_is_the_repair(
     first: tuple[list[opendata.OpenTable], Hierarchy],
     second: tuple[list[opendata.OpenTable], Hierarchy],
+    by_year: bool,
 ) -> None:
-    """Every component audited in a pool of two spawned workers (nationally only the large
-    ones are): the same cells masked as in one process, and nothing left exposed."""
+    """Each year protected whole in a spawned worker of its own (`by_year`: nationally, a
+    full refresh), or one year's components audited in a pool of two (a new month): the
+    same cells masked as in one process, and nothing left exposed."""
     case = _together(_as_year(first, 2024), _as_year(second, 2025))
     alone = opendata.linked_table(*case)
     disclosure.protect(alone)
     pooled = opendata.linked_table(*case)
-    submitted: list[int] = []
-    audit_all = disclosure._audit_all
+    submitted: list[str] = []
 
-    def spy(table, components, check, pool):  # type: ignore[no-untyped-def]
-        if pool is not None:
-            submitted.append(len(components))
-        return audit_all(table, components, check, pool)
+    class Recording(disclosure.ProcessPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            submitted.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(disclosure, "_POOLED", 1)
         mp.setattr(disclosure, "_WORKERS", 2)
-        mp.setattr(disclosure, "_audit_all", spy)
+        mp.setattr(disclosure, "_POOLED_PART", 1 if by_year else 10**9)
+        mp.setattr(disclosure, "_POOLED", 1)
+        mp.setattr(disclosure, "ProcessPoolExecutor", Recording)
         disclosure.protect(pooled)
     assert [c.masked for c in pooled.cells] == [c.masked for c in alone.cells]
     assert exposed_cells(pooled) == []
-    components = disclosure._components(opendata.linked_table(*case))
-    assert submitted or len(components) < 2  # the pool did audit, when there was a choice
+    fresh = opendata.linked_table(*case)
+    year_of = [c.key[2] for c in fresh.cells]  # type: ignore[index]
+    if by_year:  # every year holds France, whose cells are settled: a part each
+        assert submitted == ["_protect_part"] * len(set(year_of))
+    else:
+        assert "_protect_part" not in submitted
+        per_year = Counter(year_of[cells[0]] for cells, _ in disclosure._components(fresh))
+        # the pool did audit, when a year's first round had a choice
+        assert "_exposed_in" in submitted or max(per_year.values(), default=0) < 2
 
 
 def _suppress_group_by_group(
