@@ -1,14 +1,17 @@
-"""The open data of a publication written from scratch (no protection cache), timed with the
-peak RSS of its whole process tree (the repair's workers included), then compared table by
-table with another open folder: what a change to the protection costs or saves, and that it
-masks the same cells. Numbers for docs/open-data.md and the issue's note, not a test.
+"""The open data of a publication, timed with the peak RSS of its whole process tree (the
+repair's workers included), then compared table by table with another open folder: what a
+change to the protection costs or saves, and that it masks the same cells. From scratch, or
+with `--cache FILE` the protection cache a refresh keeps (written, then read by the next
+call: the previous publication first, then the current one, measures a new month). Numbers
+for docs/open-data.md and the issue's note, not a test.
 
     python -m tests.measure_open_data published/current.duckdb /tmp/open \
-        [published/open/<publication id>]
+        [--reference published/open/<publication id>] [--cache /tmp/cache.json]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -32,18 +35,24 @@ def compare(written: Path, reference: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--write"]:  # the measured child
-        write_open_data(Path(argv[1]), Path(argv[2]))
+    parser = argparse.ArgumentParser(prog="python -m tests.measure_open_data")
+    parser.add_argument("publication", type=Path)
+    parser.add_argument("target", type=Path)
+    parser.add_argument("--reference", type=Path, help="an open folder to compare with")
+    parser.add_argument("--cache", type=Path, help="the protection cache (read, then written)")
+    parser.add_argument("--write", action="store_true", help=argparse.SUPPRESS)  # the child
+    args = parser.parse_args(argv)
+    if args.write:
+        write_open_data(args.publication, args.target, cache=args.cache)
         return 0
-    publication, target = Path(argv[0]), Path(argv[1])
-    result = measure(
-        "open data from scratch",
-        [sys.executable, "-m", "tests.measure_open_data", "--write", str(publication), str(target)],
-        dict(os.environ),
-    )
+    command = [sys.executable, "-m", "tests.measure_open_data", "--write"]
+    command += [str(args.publication), str(args.target)]
+    command += ["--cache", str(args.cache)] if args.cache else []
+    name = "open data " + ("with the cache" if args.cache else "from scratch")
+    result = measure(name, command, dict(os.environ))
     if result["exit_code"]:
         return int(str(result["exit_code"]))
-    return 1 if len(argv) > 2 and compare(target, Path(argv[2])) else 0
+    return 1 if args.reference and compare(args.target, args.reference) else 0
 
 
 if __name__ == "__main__":
