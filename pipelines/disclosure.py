@@ -883,6 +883,7 @@ def _components_around(
 ) -> list[tuple[list[int], list[Relation]]]:
     """The components of `_components` that hold a cell of `seeds` (masked cells), in the
     same form: cells in index order, relations in table order."""
+    every = table.cells
     seen: set[int] = set()
     out = []
     for seed in sorted(seeds):
@@ -890,17 +891,20 @@ def _components_around(
             continue
         seen.add(seed)
         cells, stack = [], [seed]
-        relations: dict[int, Relation] = {}
+        relations: dict[int, Relation] = {}  # by rank
         while stack:
             i = stack.pop()
             cells.append(i)
-            for relation in by_cell.get(i, []):
-                relations.setdefault(id(relation), relation)
+            for relation in by_cell.get(i, ()):
+                k = rank[id(relation)]
+                if k in relations:  # walked from another of its cells: all of them seen
+                    continue
+                relations[k] = relation
                 for j, _ in relation.terms:
-                    if j not in seen and table.cells[j].masked:
+                    if j not in seen and every[j].masked:
                         seen.add(j)
                         stack.append(j)
-        out.append((sorted(cells), sorted(relations.values(), key=lambda r: rank[id(r)])))
+        out.append((sorted(cells), [relations[k] for k in sorted(relations)]))
     return out
 
 
