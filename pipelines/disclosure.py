@@ -262,20 +262,22 @@ def _component(
     index: list[int] = []
     coefs: list[float] = []
     alone: set[int] = set()
+    every = table.cells
     for relation in relations:
         constant = 0
-        starts.append(len(index))
+        start = len(index)
+        starts.append(start)
         for i, coef in relation.terms:
-            if i in position:
-                index.append(position[i])
-                coefs.append(float(coef))
+            k = position.get(i)
+            if k is None:
+                constant += coef * every[i].value
             else:
-                constant += coef * table.cells[i].value
+                index.append(k)
+                coefs.append(float(coef))
         row_lower.append(-constant if relation.equal else -_INF)
         row_upper.append(-constant)
-        masked = [position[i] for i, _ in relation.terms if i in position]
-        if relation.equal and len(masked) == 1:
-            alone.add(masked[0])
+        if relation.equal and len(index) == start + 1:
+            alone.add(index[start])
     return _Component(
         cells=cells,
         value=np.array([table.cells[i].value for i in cells], dtype=float),
