@@ -379,34 +379,34 @@ def _exposed_in(component: _Component) -> list[int]:
         return sorted(component.cells[k] for k in found)
     program = _Program(component)
     value = component.value
-
-    def certified(x: np.ndarray) -> set[int]:
-        return {k for k in todo if abs(x[k] - value[k]) >= 1 - EPS}
+    # The cells left to settle as a mask (vectorised: a large component's first audit has
+    # thousands, tested against every point an LP returns).
+    left = np.zeros(program.size, dtype=bool)
+    left[sorted(todo)] = True
 
     for sign in (1.0, -1.0):
         if sign > 0:
             caps = (program.lower, np.minimum(program.upper, value + 1.0))
         else:
             caps = (np.maximum(program.lower, value - 1.0), program.upper)
-        while todo:
-            cost = np.zeros(program.size)
-            cost[sorted(todo)] = -sign
+        while left.any():
+            cost = np.where(left, -sign, 0.0)
             x = program.minimum(cost, caps)
             if x is None:  # cannot be: every variable is bounded in the direction optimised
                 break
-            moved = {k for k in todo if sign * (x[k] - value[k]) >= 1 - EPS}
-            if not moved:
+            moved = left & (sign * (x - value) >= 1 - EPS)
+            if not moved.any():
                 break
-            todo -= moved
-    while todo:
-        k = min(todo)
-        todo.discard(k)
+            left &= ~moved
+    while left.any():
+        k = int(np.argmax(left))  # the first cell left
+        left[k] = False
         cost = np.zeros(program.size)
         cost[k] = -1.0
         x = program.minimum(cost)
         if x is None:  # unbounded above: safe
             continue
-        todo -= certified(x)
+        left &= np.abs(x - value) < 1 - EPS  # every cell this point moves by 1 is safe
         high = float(x[k])
         if high >= value[k] + 1 - EPS:
             continue
@@ -417,7 +417,7 @@ def _exposed_in(component: _Component) -> list[int]:
         x = program.minimum(cost)
         if x is None:  # cannot be: every cell is at least 1
             continue
-        todo -= certified(x)
+        left &= np.abs(x - value) < 1 - EPS
         if is_exposed(float(x[k]), high):
             found.add(k)
     return sorted(component.cells[k] for k in found)
