@@ -382,7 +382,7 @@ def _exposed_in(component: _Component) -> list[int]:
     # The cells left to settle as a mask (vectorised: a large component's first audit has
     # thousands, tested against every point an LP returns).
     left = np.zeros(program.size, dtype=bool)
-    left[sorted(todo)] = True
+    left[list(todo)] = True
 
     for sign in (1.0, -1.0):
         if sign > 0:
@@ -484,10 +484,16 @@ class _Workers:
             and _WORKERS > 1
             and sum(n >= _POOLED for n in sizes) > 1
         ):
-            self.pool = self.stack.enter_context(
-                ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("spawn"))
-            )
+            self.pool = _spawn_pool(self.stack)
         return self.pool
+
+
+def _spawn_pool(stack: ExitStack) -> Executor:
+    """`_WORKERS` spawned processes (not forked: the parent holds DuckDB and polars threads),
+    shut down with `stack`."""
+    return stack.enter_context(
+        ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("spawn"))
+    )
 
 
 def exposed(table: LinkedTable) -> list[int]:
@@ -654,12 +660,13 @@ def protect(
     inner = [r for r in table.relations if deferred.isdisjoint(i for i, _ in r.terms)]
     # Digests first, all on the cells as given: a group of deferred cells overlaps the
     # components of the repair, whose cached masks must not change its digest.
+    groups = _structure(table, table.relations)
     components = [
         (_digest(table, cells, relations), cells, False)
-        for cells, relations in _grouped(table, inner)
+        # without deferred cells, `inner` is every relation: the same groups
+        for cells, relations in _grouped(table, inner, None if deferred else groups)
         if deferred.isdisjoint(cells)
     ]
-    groups = _structure(table, table.relations)
     if deferred:
         components += [
             (_digest(table, cells, relations), cells, True)
@@ -686,9 +693,7 @@ def protect(
     with ExitStack() as stack:
         pool = None
         if _WORKERS > 1 and sum(len(job.part.cells) >= _POOLED_PART for job in jobs) > 1:
-            pool = stack.enter_context(
-                ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("spawn"))
-            )
+            pool = _spawn_pool(stack)
         pending = []
         for job in sorted(jobs, key=lambda job: -len(job.part.cells)):
             if pool is not None and len(job.part.cells) >= _POOLED_PART:
