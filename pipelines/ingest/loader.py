@@ -16,12 +16,15 @@ loads nothing (its `lignes_chargees` is 0), a `rejetee` one reads nothing.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import os
 import traceback
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -263,7 +266,7 @@ class FamilyIngestion:
         candidates = self.candidates()
         # Every file of the folder counts (one recorded as it is now, by name, size and time,
         # is passed without being read); the rate includes the batches' writes.
-        with progress.ingestion(self.family, len(candidates)) as shown:
+        with _collected_per_batch(), progress.ingestion(self.family, len(candidates)) as shown:
             done = 0
             while done < len(candidates):
                 kind_name = _kind_name(candidates[done])
@@ -598,6 +601,7 @@ class FamilyIngestion:
         if "landlord_patrimoine" in batch.tables:
             update_statuses(self.con)
             self._residences.clear()
+        gc.collect()  # the batch's frames, held by reference cycles: see _collected_per_batch
 
     def _judge(self, batch: _Batch) -> dict[int, str]:
         """The gate's verdict on the batch: blocked deliveries (by ledger id, with the reason)
@@ -633,6 +637,28 @@ class FamilyIngestion:
             self.con.execute(f"INSERT INTO raw.{table} ({names}) SELECT {names} FROM __incoming")
         finally:
             self.con.unregister("__incoming")
+
+
+@contextmanager
+def _collected_per_batch() -> Iterator[None]:
+    """Collect the garbage cycles after each batch, against a frozen heap.
+
+    When the gate has Great Expectations judge a batch, GX (through pydantic v1) raises and
+    catches exceptions while it builds its expectations; their tracebacks keep their frames,
+    and each frame its callers' (`flush`'s, `_judge`'s), in reference cycles. Those held each
+    judged batch's polars frames, up to a million rows, until Python's next full collection,
+    which a heap of this size makes rare: the national landlord ingestion grew from 1 to 3.6
+    GB, batch after batch, and fell back by 1.1 GB at a `gc.collect()`. Collecting after each
+    flush holds its peak at 2.35 GB. The objects alive before the first batch (Dagster's, the
+    imports', the inbox listing) are frozen out of those collections, which then take 20 ms
+    instead of 470 ms (89 flushes nationally: 1.9 s in all)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.collect()
 
 
 def _kind_name(candidate: _Candidate) -> str | None:
