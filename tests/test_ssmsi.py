@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from pipelines.ingest import validate
 from pipelines.settings import Home
 from pipelines.warehouse import connect
 from tests.conftest import ingest, query, write_delimited
@@ -271,3 +273,35 @@ def test_generated_ssmsi_files_have_the_published_shape_and_load_whole(
         "SELECT min(population_millesime), max(population_millesime), "
         "min(logements_millesime), max(logements_millesime) FROM raw.police_ssmsi",
     ) == [(2021, 2022, 2020, 2021)]
+
+
+def test_a_file_judged_in_slices_loads_as_it_does_whole(
+    home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A national SSMSI file is judged in slices of rows (pipelines/ingest/validate.py,
+    SLICE_ROWS): the rows loaded, the quarantine with its reasons and lines, and the
+    ledger's remarks are those of the file judged whole."""
+    rows = []
+    for i in range(11):
+        code = f"{4001 + i}" if i % 4 == 0 else f"{13001 + i:05d}"  # 4-digit codes padded
+        count = "x" if i == 3 else "" if i in (5, 8) else str(10 + i)  # bad, then missing
+        rows.append(f"{code};2024;Cambriolages de logement;logement;{count};4.9;diff;800;2021;;;;")
+    name = "donnee-comm-data.gouv-2025-geographie2025.csv"
+    sliced = Home.at(tmp_path / "sliced").ensure()
+    for where in (home, sliced):
+        write_delimited(where.inbox_family("police") / name, NEW_HEADER, rows)
+
+    def loaded(where: Home) -> list[list[tuple]]:
+        return [
+            query(where, "SELECT * EXCLUDE (livraison_id) FROM raw.police_ssmsi ORDER BY ligne"),
+            query(where, "SELECT ligne, regle, motif, contenu FROM raw.quarantaine ORDER BY 1"),
+            query(where, "SELECT lignes_lues, lignes_chargees, remarques FROM raw.livraisons"),
+        ]
+
+    ingest(home, "police")
+    monkeypatch.setattr(validate, "SLICE_ROWS", 3)
+    ingest(sliced, "police")
+    whole = loaded(home)
+    assert [len(part) for part in whole] == [8, 3, 1]
+    assert "complété" in whole[2][0][2]
+    assert loaded(sliced) == whole
