@@ -57,11 +57,13 @@ DAGSTER_HOME = Setting(
 KEEP_PUBLICATIONS = Setting(
     "TRANQUILLITY_KEEP_PUBLICATIONS", "10", "publications kept in published/"
 )
-# 2 GB: the national dbt build spills a little and takes 6.4 minutes (measured by `make bench`,
-# docs/operations.md), where 8 GB let the process tree reach 8.4 GB for no time gained.
+# 1.5 GB: the refresh's process tree stays under 3 GiB nationally. With 2 GB, dbt's process
+# (2.3 GB) and the refresh's (0.7 GB) reached 3.05 GB; with 1.5 GB, 2.5 GB, the dbt build 5 %
+# slower (two refreshes side by side, docs/operations.md). 8 GB let the tree reach 8.4 GB for
+# no time gained.
 DUCKDB_MEMORY = Setting(
     "TRANQUILLITY_DUCKDB_MEMORY",
-    "2GB",
+    "1.5GB",
     "DuckDB memory cap of every connection (ingestion, dbt, checks, publication, open data)",
 )
 

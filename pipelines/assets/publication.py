@@ -12,7 +12,7 @@ from dagster import AssetExecutionContext
 
 from pipelines.assets.transform import dbt_models, dbt_monthly_models
 from pipelines.audit import CheckOutcome, outcomes_of_run
-from pipelines.publish import CONTRACT_TABLES, write_publication
+from pipelines.publish import CONTRACT_TABLES, make_current, stage_publication
 from pipelines.reports.batch import INDEX, write_publication_reports
 from pipelines.reports.data import open_folder
 from pipelines.resources import ReportsResource, WarehouseResource
@@ -74,14 +74,16 @@ def publication(
                     ),
                 },
             )
-        result = write_publication(
+        staged = stage_publication(
             con,
             home,
             run_id=context.run_id,
             n_controles=len(outcomes),
-            keep=warehouse.keep_publications,
             window=window_of_run(con, context.run.run_id),
         )
+    # The open data is written with the warehouse closed: its buffers would sit through the
+    # repair's minutes (pipelines/publish.py, make_current).
+    result = make_current(home, staged, keep=warehouse.keep_publications)
     context.log.info(f"published {result.publication_id} ({len(result.tables)} tables)")
     return dg.MaterializeResult(
         metadata={
