@@ -36,6 +36,21 @@ taux as (
         12000.0 * n_incidents_12_mois / n_logements_mois_12_mois
             as taux_glissant_12_mois_pour_1000_logements
     from glissant
+),
+
+-- The rate of the same month one year earlier (NULL when that month is absent): a frame of
+-- that one month, in the partitions and order the rolling sums already sorted, rather than a
+-- join of the 56.8 M national rows with themselves (the query 117 s -> 103 s nationally, the
+-- same rows: docs/operations.md, "Resources").
+compare as (
+    select
+        *,
+        first_value(taux_glissant_12_mois_pour_1000_logements) over (
+            partition by niveau, code_territoire, categorie
+            order by mois
+            range between interval 12 month preceding and interval 12 month preceding
+        ) as taux_annee_precedente
+    from taux
 )
 
 select
@@ -49,22 +64,13 @@ select
     cast(t.n_logements_mois_12_mois as bigint) as n_logements_mois_12_mois,
     cast(t.taux_glissant_12_mois_pour_1000_logements as double)
         as taux_glissant_12_mois_pour_1000_logements,
-    cast(p.taux_glissant_12_mois_pour_1000_logements as double)
-        as taux_glissant_12_mois_annee_precedente,
+    cast(t.taux_annee_precedente as double) as taux_glissant_12_mois_annee_precedente,
     cast(
         100.0
-        * (
-            t.taux_glissant_12_mois_pour_1000_logements
-            - p.taux_glissant_12_mois_pour_1000_logements
-        )
-        / nullif(p.taux_glissant_12_mois_pour_1000_logements, 0) as double
+        * (t.taux_glissant_12_mois_pour_1000_logements - t.taux_annee_precedente)
+        / nullif(t.taux_annee_precedente, 0) as double
     ) as evolution_annuelle_pct
-from taux as t
-left join taux as p
-    on p.niveau = t.niveau
-    and p.code_territoire = t.code_territoire
-    and p.categorie = t.categorie
-    and p.mois = cast(t.mois - interval 12 month as date)
+from compare as t
 {% if is_incremental() %}
     where {{ fenetre_du_modele(model, 't.') }}
 {% endif %}
