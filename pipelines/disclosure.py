@@ -656,6 +656,31 @@ def protect(
     protected one by one (`_protect_part`): when two or more are large (a full refresh), each
     in a worker process of its own, so the repair's bookkeeping between rounds runs on every
     core too and not only its audits; one alone (a new month) has its large audits pooled."""
+    components, jobs, added = _plan(table, cache)
+    with ExitStack() as stack:
+        pool = None
+        if _WORKERS > 1 and sum(len(job.part.cells) >= _POOLED_PART for job in jobs) > 1:
+            pool = _spawn_pool(stack)
+        pending = []
+        for job in sorted(jobs, key=lambda job: -len(job.part.cells)):
+            if pool is not None and len(job.part.cells) >= _POOLED_PART:
+                pending.append((job, pool.submit(_protect_part, job.part, job.check, job.settle)))
+            else:  # in this process, whose audits may take their own workers
+                done = _protect_part(job.part, job.check, job.settle, pooled=pool is None)
+                _apply(table, job, done, added)
+        for job, future in pending:
+            _apply(table, job, future.result(), added)  # raises when it cannot protect
+    if store is not None:
+        for digest, cells, _ in components:
+            store[digest] = [json.dumps(table.cells[i].key) for i in cells if table.cells[i].masked]
+    return [table.cells[i].key for i in added]
+
+
+def _plan(
+    table: LinkedTable, cache: ProtectionCache | None
+) -> tuple[list[tuple[str, list[int], bool]], list[_Job], list[int]]:
+    """`protect`'s components by digest (with whether each settles deferred cells), the parts
+    left to repair once `cache`'s masks are applied, and the cells those masks added."""
     deferred = {i for i, c in enumerate(table.cells) if c.deferred}
     inner = [r for r in table.relations if deferred.isdisjoint(i for i, _ in r.terms)]
     # Digests first, all on the cells as given: a group of deferred cells overlaps the
@@ -689,24 +714,7 @@ def protect(
             if not table.cells[i].masked:
                 table.cells[i].masked = True
                 added.append(i)
-    jobs = _jobs(table, groups, check, unsettled)
-    with ExitStack() as stack:
-        pool = None
-        if _WORKERS > 1 and sum(len(job.part.cells) >= _POOLED_PART for job in jobs) > 1:
-            pool = _spawn_pool(stack)
-        pending = []
-        for job in sorted(jobs, key=lambda job: -len(job.part.cells)):
-            if pool is not None and len(job.part.cells) >= _POOLED_PART:
-                pending.append((job, pool.submit(_protect_part, job.part, job.check, job.settle)))
-            else:  # in this process, whose audits may take their own workers
-                done = _protect_part(job.part, job.check, job.settle, pooled=pool is None)
-                _apply(table, job, done, added)
-        for job, future in pending:
-            _apply(table, job, future.result(), added)  # raises when it cannot protect
-    if store is not None:
-        for digest, cells, _ in components:
-            store[digest] = [json.dumps(table.cells[i].key) for i in cells if table.cells[i].masked]
-    return [table.cells[i].key for i in added]
+    return components, _jobs(table, groups, check, unsettled), added
 
 
 # A group of `_structure` this large is protected in a worker process of its own when two

@@ -79,15 +79,7 @@ def part(source: Path, rank: int) -> None:
     """Part `rank` (0: the largest) of `protect` with nothing cached, as a worker repairs it."""
     with source.open("rb") as handle:
         linked: disclosure.LinkedTable = pickle.load(handle)  # our own file (`dump`)
-    deferred = {i for i, c in enumerate(linked.cells) if c.deferred}
-    inner = [r for r in linked.relations if deferred.isdisjoint(i for i, _ in r.terms)]
-    groups = disclosure._structure(linked, linked.relations)
-    check: set[int] = set()
-    for cells, _ in disclosure._grouped(linked, inner, None if deferred else groups):
-        if deferred.isdisjoint(cells):
-            check |= {i for i in cells if linked.cells[i].masked}
-    unsettled = {g[0] for g in groups if not deferred.isdisjoint(g)}
-    jobs = disclosure._jobs(linked, groups, check, unsettled)
+    _, jobs, _ = disclosure._plan(linked, None)  # `protect`'s own parts
     job = sorted(jobs, key=lambda j: -len(j.part.cells))[rank]
     years = Counter(c.key[2] for c in job.part.cells if isinstance(c.key, tuple))
     counts = Counts()
