@@ -348,27 +348,6 @@ def test_only_the_reports_that_changed_are_rendered_again(
     assert renewed == [f"bilan-attributions_{changed['code_epci']}_{later.periode[1].year}"]
 
 
-def test_pooled_workers_are_replaced_and_render_the_same(
-    refreshed: Refreshed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A render worker grows with every report it renders (1 GiB each for a national run), so
-    workers are replaced after `RECYCLE` chunks: here after each one, on a pool of two."""
-    from pipelines.reports import batch
-
-    monkeypatch.setattr(batch, "POOLED", 1)
-    monkeypatch.setattr(batch, "RECYCLE", 1)
-    source = tmp_path / "open" / refreshed.folder.path.name
-    shutil.copytree(refreshed.folder.path, source, ignore=shutil.ignore_patterns(RAPPORTS))
-    result = write_publication_reports(OpenFolder(source), pool=2)
-    codes = _epcis(refreshed.folder)
-    assert (result.rendered, result.reused) == (2 * len(codes), 0)
-    # One chunk per report, each in a worker of its own: more processes than the pool's two.
-    assert result.processes == 2 * len(codes) > 2
-    for page in (refreshed.folder.path / RAPPORTS).glob("*.html"):
-        assert (result.folder / page.name).read_bytes() == page.read_bytes()
-    assert len(list(result.folder.glob("*.pdf"))) == 2 * len(codes)
-
-
 def test_write_reports_refuses_an_unknown_format(refreshed: Refreshed, tmp_path: Path) -> None:
     from pipelines.reports.data import OpenDataError
 

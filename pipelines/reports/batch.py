@@ -41,11 +41,6 @@ RAPPORTS = "rapports"
 MANIFEST = "manifest.json"
 INDEX = "index.html"
 POOLED = 12
-# A render worker grows by about 0.5 MiB per report (WeasyPrint's and vl-convert's caches):
-# nationally, two workers rendering 1,255 reports each reached about 1 GiB apiece, the stage's
-# tree 2,977 MiB. A worker is replaced after this many chunks (up to 16 reports each): a few
-# seconds of imports per 256 reports, about 2 % of their rendering.
-RECYCLE = 16
 BUILDERS: tuple[Callable[[OpenFolder, Territory, int], Report], ...] = (cil.build, clspd.build)
 
 
@@ -61,10 +56,9 @@ def renderer_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _render_batch(reports: list[Report], out: str) -> tuple[int, list[str]]:
-    """A worker's share: plain arguments and results, as processes exchange them (with the
-    worker's pid, so the result can say how many processes rendered)."""
-    return os.getpid(), [str(p) for report in reports for p in render(report, Path(out))]
+def _render_batch(reports: list[Report], out: str) -> list[str]:
+    """A worker's share: plain arguments and results, as processes exchange them."""
+    return [str(p) for report in reports for p in render(report, Path(out))]
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,6 @@ class ReportsResult:
     rendered: int
     reused: int
     seconds: float
-    processes: int = 1
 
 
 def epcis_of_year(folder: OpenFolder, annee: int) -> list[str]:
@@ -161,18 +154,11 @@ def write_publication_reports(
     # A spawned worker costs seconds of imports: a pool only pays for a few dozen reports.
     if count > 1 and len(todo) >= POOLED:
         size = max(1, min(16, len(todo) // (4 * count)))
-        pids = set()
-        with ProcessPoolExecutor(
-            count, mp_context=get_context("spawn"), max_tasks_per_child=RECYCLE
-        ) as executor:
-            for pid, _ in executor.map(
-                _render_batch, _chunks(todo, size), [str(partial)] * len(todo)
-            ):
-                pids.add(pid)
-        processes = len(pids)
+        with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as executor:
+            for _ in executor.map(_render_batch, _chunks(todo, size), [str(partial)] * len(todo)):
+                pass
     else:
         _render_batch(todo, str(partial))
-        processes = 1 if todo else 0
     manifest = {
         "publication_id": folder.publication_id,
         "annee": annee,
@@ -185,7 +171,7 @@ def write_publication_reports(
     (partial / INDEX).write_text(index_page(folder, annee, entries), encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)
-    return ReportsResult(target, annee, len(todo), reused, time.perf_counter() - started, processes)
+    return ReportsResult(target, annee, len(todo), reused, time.perf_counter() - started)
 
 
 INDEX_TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
