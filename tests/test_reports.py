@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import re
 import shutil
 import subprocess
@@ -346,6 +347,66 @@ def test_only_the_reports_that_changed_are_rendered_again(
     entries = json.loads((result.folder / MANIFEST).read_text(encoding="utf-8"))["rapports"]
     renewed = [e["slug"] for e in entries if e["rendu_depuis"] == later.publication_id]
     assert renewed == [f"bilan-attributions_{changed['code_epci']}_{later.periode[1].year}"]
+
+
+def _isolated_copy(refreshed: Refreshed, tmp_path: Path) -> OpenFolder:
+    """The publication's open folder without its reports: every report is rendered again."""
+    source = tmp_path / "open" / refreshed.folder.path.name
+    shutil.copytree(refreshed.folder.path, source, ignore=shutil.ignore_patterns(RAPPORTS))
+    return OpenFolder(source)
+
+
+def test_reports_are_rendered_in_rounds_of_fresh_workers(
+    refreshed: Refreshed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render worker grows with every report it renders (1 GiB each for a national run), so
+    each round of `ROUND` reports per worker gets a fresh pool: here a round of one report per
+    worker, on a pool of two, so that several pools follow each other with a backlog queued."""
+    from pipelines.reports import batch
+
+    monkeypatch.setattr(batch, "POOLED", 1)
+    monkeypatch.setattr(batch, "ROUND", 1)
+    result = write_publication_reports(_isolated_copy(refreshed, tmp_path), pool=2)
+    codes = _epcis(refreshed.folder)
+    assert (result.rendered, result.reused) == (2 * len(codes), 0)
+    # At least one process per round of two reports, none of them reused from a round before.
+    assert result.processes >= len(codes) > 1
+    for page in (refreshed.folder.path / RAPPORTS).glob("*.html"):
+        assert (result.folder / page.name).read_bytes() == page.read_bytes()
+    assert len(list(result.folder.glob("*.pdf"))) == 2 * len(codes)
+    assert not multiprocessing.active_children()
+
+
+def test_a_failed_render_leaves_no_worker_and_the_published_reports(
+    refreshed: Refreshed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report that fails in a worker of a late round stops the stage with its error: the
+    publication's reports stay as they were, and no worker is left running behind it."""
+    from pipelines.reports import batch
+
+    folder = _isolated_copy(refreshed, tmp_path)
+    shutil.copytree(refreshed.folder.path / RAPPORTS, folder.path / RAPPORTS)
+    before = sorted(p.name for p in (folder.path / RAPPORTS).iterdir())
+    last = _epcis(refreshed.folder)[-1]
+    builders = batch.BUILDERS
+
+    def broken(build: Any) -> Any:
+        def wrapped(folder: OpenFolder, place: Any, annee: int) -> Report:
+            report = build(folder, place, annee)
+            if report.code_epci == last:
+                chart = next(c for s in report.sections for c in s.charts)
+                chart.spec["mark"] = "not-a-mark"
+            return report
+
+        return wrapped
+
+    monkeypatch.setattr(batch, "BUILDERS", tuple(broken(b) for b in builders))
+    monkeypatch.setattr(batch, "POOLED", 1)
+    monkeypatch.setattr(batch, "ROUND", 1)
+    with pytest.raises(ValueError, match="Vega-Lite"):
+        write_publication_reports(folder, pool=2)
+    assert sorted(p.name for p in (folder.path / RAPPORTS).iterdir()) == before
+    assert not multiprocessing.active_children()
 
 
 def test_write_reports_refuses_an_unknown_format(refreshed: Refreshed, tmp_path: Path) -> None:

@@ -119,8 +119,8 @@ def rapports(
     result = write_publication_reports(folder)
     index = result.folder / INDEX
     context.log.info(
-        f"reports {result.annee}: {result.rendered} rendered, {result.reused} unchanged "
-        f"({result.seconds:.1f} s): {index}"
+        f"reports {result.annee}: {result.rendered} rendered in {result.processes} "
+        f"process(es), {result.reused} unchanged ({result.seconds:.1f} s): {index}"
     )
     return dg.MaterializeResult(
         metadata={
@@ -128,6 +128,7 @@ def rapports(
             "annee": result.annee,
             "rendered": result.rendered,
             "reused": result.reused,
+            "processes": result.processes,
             "seconds": round(result.seconds, 1),
             "index": dg.MetadataValue.path(str(index)),
         }

@@ -8,6 +8,13 @@ the previous publication's `manifest.json`; an unchanged report's files are hard
 there (they name the publication they were rendered from, whose figures are the same). The
 rest is rendered in a pool of worker processes (vl-convert and WeasyPrint are CPU-bound).
 The folder is written aside and renamed: it is complete or absent.
+
+A render worker grows by about 0.5 MiB per report (WeasyPrint's and vl-convert's caches): two
+workers rendering 1,255 national reports each reached 1 GiB apiece. So reports are rendered in
+rounds of `ROUND` per worker, each round in a fresh pool, while the main process builds the
+next round's reports: memory is bounded by a round, not by the country. `max_tasks_per_child`
+would have done it in one line, but on Python 3.11 a pool with a backlog hangs when a worker
+retires (CPython gh-115634), so the pools are replaced here, between rounds.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from multiprocessing import get_context
@@ -41,6 +48,9 @@ RAPPORTS = "rapports"
 MANIFEST = "manifest.json"
 INDEX = "index.html"
 POOLED = 12
+# Reports per worker before its pool is replaced: about 130 MiB of a worker's growth, against a
+# few seconds of imports (spawned while the main process builds the next round).
+ROUND = 256
 BUILDERS: tuple[Callable[[OpenFolder, Territory, int], Report], ...] = (cil.build, clspd.build)
 
 
@@ -56,9 +66,76 @@ def renderer_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _render_batch(reports: list[Report], out: str) -> list[str]:
-    """A worker's share: plain arguments and results, as processes exchange them."""
-    return [str(p) for report in reports for p in render(report, Path(out))]
+def _render_batch(reports: list[Report], out: str) -> tuple[int, list[str]]:
+    """A worker's share: plain arguments and results, as processes exchange them (with the
+    worker's pid, so the result can say how many processes rendered)."""
+    return os.getpid(), [str(p) for report in reports for p in render(report, Path(out))]
+
+
+class Rounds:
+    """Renders reports in rounds, each in a fresh pool of `count` workers, one round at a time.
+
+    `add` queues a report; a full round goes to a new pool as soon as the previous round is
+    done, and the caller goes on building while it renders. `close` renders the rest (in this
+    process when there are too few to pay for spawning workers) and waits for everything.
+    """
+
+    def __init__(self, out: Path, count: int) -> None:
+        self.out = str(out)
+        self.count = count
+        self.pending: list[Report] = []
+        self.running: tuple[ProcessPoolExecutor, list[Future[tuple[int, list[str]]]]] | None = None
+        self.pids: set[int] = set()
+        self.rounds = 0
+
+    def add(self, report: Report) -> None:
+        self.pending.append(report)
+        if self.count > 1 and len(self.pending) >= ROUND * self.count:
+            self._start()
+
+    def _wait(self) -> None:
+        if self.running is None:
+            return
+        executor, futures = self.running
+        self.running = None
+        try:
+            for future in futures:
+                pid, _ = future.result()
+                self.pids.add(pid)
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _start(self) -> None:
+        self._wait()
+        todo, self.pending = self.pending, []
+        size = max(1, min(16, len(todo) // (4 * self.count)))
+        executor = ProcessPoolExecutor(self.count, mp_context=get_context("spawn"))
+        futures = [executor.submit(_render_batch, chunk, self.out) for chunk in _chunks(todo, size)]
+        self.running = (executor, futures)
+        self.rounds += 1
+
+    def close(self) -> int:
+        """Render what is left and wait; the number of processes that rendered."""
+        try:
+            # A spawned worker costs seconds of imports: a pool only pays for a few dozen.
+            if self.count > 1 and (self.rounds or len(self.pending) >= POOLED):
+                if self.pending:
+                    self._start()
+            elif self.pending:
+                pid, _ = _render_batch(self.pending, self.out)
+                self.pids.add(pid)
+                self.pending = []
+        finally:
+            self._wait()
+        return len(self.pids)
+
+    def abort(self) -> None:
+        """On an error: no worker is left running (or orphaned) behind it."""
+        self.pending = []
+        if self.running is not None:
+            executor, _ = self.running
+            self.running = None
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)
@@ -80,6 +157,7 @@ class ReportsResult:
     rendered: int
     reused: int
     seconds: float
+    processes: int = 0
 
 
 def epcis_of_year(folder: OpenFolder, annee: int) -> list[str]:
@@ -128,37 +206,36 @@ def write_publication_reports(
     previous_dir, previous = previous_manifest(folder.path.parent, folder.publication_id)
     version = renderer_version()
     entries: list[Entry] = []
-    todo: list[Report] = []
-    reused = 0
-    for code_epci in codes:
-        place = territory(folder, code_epci, annee)
-        for build in BUILDERS:
-            report = build(folder, place, annee)
-            digest = content_digest(report, version)
-            old = previous.get(report.slug)
-            files = [previous_dir / f"{report.slug}.{fmt}" for fmt in FORMATS]
-            unchanged = (
-                old is not None and old["digest"] == digest and all(f.is_file() for f in files)
-            )
-            if unchanged:
-                for f in files:
-                    os.link(f, partial / f.name)
-                reused += 1
-            else:
-                todo.append(report)
-            source = old["rendu_depuis"] if old is not None and unchanged else folder.publication_id
-            entries.append(
-                Entry(report.slug, code_epci, place.nom_epci, report.title, digest, source)
-            )
-    count = pool if pool is not None else workers()
-    # A spawned worker costs seconds of imports: a pool only pays for a few dozen reports.
-    if count > 1 and len(todo) >= POOLED:
-        size = max(1, min(16, len(todo) // (4 * count)))
-        with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as executor:
-            for _ in executor.map(_render_batch, _chunks(todo, size), [str(partial)] * len(todo)):
-                pass
-    else:
-        _render_batch(todo, str(partial))
+    rendered = reused = 0
+    rounds = Rounds(partial, pool if pool is not None else workers())
+    try:
+        for code_epci in codes:
+            place = territory(folder, code_epci, annee)
+            for build in BUILDERS:
+                report = build(folder, place, annee)
+                digest = content_digest(report, version)
+                old = previous.get(report.slug)
+                files = [previous_dir / f"{report.slug}.{fmt}" for fmt in FORMATS]
+                unchanged = (
+                    old is not None and old["digest"] == digest and all(f.is_file() for f in files)
+                )
+                if unchanged:
+                    for f in files:
+                        os.link(f, partial / f.name)
+                    reused += 1
+                else:
+                    rounds.add(report)
+                    rendered += 1
+                source = (
+                    old["rendu_depuis"] if old is not None and unchanged else folder.publication_id
+                )
+                entries.append(
+                    Entry(report.slug, code_epci, place.nom_epci, report.title, digest, source)
+                )
+        processes = rounds.close()
+    except BaseException:
+        rounds.abort()
+        raise
     manifest = {
         "publication_id": folder.publication_id,
         "annee": annee,
@@ -171,7 +248,8 @@ def write_publication_reports(
     (partial / INDEX).write_text(index_page(folder, annee, entries), encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)
-    return ReportsResult(target, annee, len(todo), reused, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return ReportsResult(target, annee, rendered, reused, seconds, processes)
 
 
 INDEX_TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
