@@ -22,10 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 from collections.abc import Hashable, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,8 @@ import highspy
 import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
+
+from pipelines.processes import spawn_pool
 
 EPS = 1e-6
 
@@ -491,9 +492,7 @@ class _Workers:
 def _spawn_pool(stack: ExitStack) -> Executor:
     """`_WORKERS` spawned processes (not forked: the parent holds DuckDB and polars threads),
     shut down with `stack`."""
-    return stack.enter_context(
-        ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("spawn"))
-    )
+    return stack.enter_context(spawn_pool(_WORKERS))
 
 
 def exposed(table: LinkedTable) -> list[int]:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from pipelines import disclosure, opendata
+from pipelines import disclosure, opendata, processes
 from pipelines.disclosure import Hierarchy, LinkedTable, intervals, is_exposed
 from pipelines.opendata import (
     MIXITE_COUNTS,
@@ -704,7 +704,7 @@ def test_the_repair_in_worker_processes_is_the_repair(
     pooled = opendata.linked_table(*case)
     submitted: list[str] = []
 
-    class Recording(disclosure.ProcessPoolExecutor):
+    class Recording(processes.ProcessPoolExecutor):
         def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
             submitted.append(fn.__name__)
             return super().submit(fn, *args, **kwargs)
@@ -713,7 +713,7 @@ def test_the_repair_in_worker_processes_is_the_repair(
         mp.setattr(disclosure, "_WORKERS", 2)
         mp.setattr(disclosure, "_POOLED_PART", 1 if by_year else 10**9)
         mp.setattr(disclosure, "_POOLED", 1)
-        mp.setattr(disclosure, "ProcessPoolExecutor", Recording)
+        mp.setattr(processes, "ProcessPoolExecutor", Recording)
         disclosure.protect(pooled)
     assert [c.masked for c in pooled.cells] == [c.masked for c in alone.cells]
     assert exposed_cells(pooled) == []

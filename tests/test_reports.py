@@ -15,6 +15,7 @@ import multiprocessing
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from pipelines.reports.model import MASKED_MARK, NUMERIC_KINDS, Cell, Report
 from pipelines.settings import Home
 from tests.browser import CHROMIUM, blank_fraction, visit
 from tests.conftest import home_environment
+from tests.proc import left_after, spawned_workers
 
 PSEUDO_KEY = "test-key-reports"
 PDFTOPPM = shutil.which("pdftoppm")
@@ -407,6 +409,38 @@ def test_a_failed_render_leaves_no_worker_and_the_published_reports(
         write_publication_reports(folder, pool=2)
     assert sorted(p.name for p in (folder.path / RAPPORTS).iterdir()) == before
     assert not multiprocessing.active_children()
+
+
+KILLED_PUBLISHER = """
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":
+    from pipelines.reports import batch
+    from pipelines.reports.data import OpenFolder
+
+    batch.POOLED = 1
+    batch.write_publication_reports(OpenFolder(Path(sys.argv[1])), pool=2)
+"""
+
+
+def test_render_workers_exit_when_the_refresh_is_killed(
+    refreshed: Refreshed, tmp_path: Path
+) -> None:
+    """Spawned workers outlive a killed parent (they wait on their queues, or render on, with
+    a gigabyte each): a refresh killed during its reports must not leave them behind."""
+    folder = _isolated_copy(refreshed, tmp_path)
+    script = tmp_path / "publisher.py"
+    script.write_text(KILLED_PUBLISHER, encoding="utf-8")
+    publisher = subprocess.Popen(
+        [sys.executable, str(script), str(folder.path)], cwd=Path(__file__).parents[1]
+    )
+    workers = spawned_workers(publisher, 2, timeout=120)
+    assert len(workers) == 2, "the pool of two never started"
+    publisher.kill()
+    publisher.wait()
+    left = left_after(workers, timeout=15)
+    assert not left, "render workers kept running after their parent was killed"
 
 
 def test_write_reports_refuses_an_unknown_format(refreshed: Refreshed, tmp_path: Path) -> None:

@@ -15,11 +15,10 @@ partner's tool writes a file). The command is ``tranquillity generate`` (pipelin
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
 import pathlib
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 
 from pipelines.generate.allocations import write_allocations, write_thresholds
 from pipelines.generate.common import SCALES, in_contract_order, month_range, rng_for
@@ -28,6 +27,7 @@ from pipelines.generate.landlords import write_reference
 from pipelines.generate.police import write_events, write_ssmsi
 from pipelines.generate.territory import Territory, build_territory, epci_composition
 from pipelines.generate.writers import REFERENCE, set_mtime, write_table
+from pipelines.processes import spawn_pool
 from pipelines.settings import FAMILIES
 
 __all__ = ["FAMILIES", "SCALES", "generate"]
@@ -134,7 +134,7 @@ def generate(
         # Landlords are independent (each has its own seeded streams): write them in worker
         # processes while this one writes the police and allocation families. "spawn" rather
         # than fork: forking a process whose polars thread pool is running may deadlock.
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = spawn_pool(workers)
         futures = [pool.submit(write_landlord, *job) for job in jobs]
     else:
         for job in jobs:

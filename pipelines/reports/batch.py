@@ -29,12 +29,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from multiprocessing import get_context
 from pathlib import Path
 
 import jinja2
 import polars as pl
 
+from pipelines.processes import spawn_pool
 from pipelines.reports import cil, clspd
 from pipelines.reports.common import Territory, territory
 from pipelines.reports.data import OpenFolder
@@ -109,7 +109,7 @@ class Rounds:
         self._wait()
         todo, self.pending = self.pending, []
         size = max(1, min(16, len(todo) // (4 * self.count)))
-        executor = ProcessPoolExecutor(self.count, mp_context=get_context("spawn"))
+        executor = spawn_pool(self.count)
         futures = [executor.submit(_render_batch, chunk, self.out) for chunk in _chunks(todo, size)]
         self.running = (executor, futures)
         self.rounds += 1
