@@ -66,10 +66,12 @@ def renderer_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _render_batch(reports: list[Report], out: str) -> tuple[int, list[str]]:
-    """A worker's share: plain arguments and results, as processes exchange them (with the
-    worker's pid, so the result can say how many processes rendered)."""
-    return os.getpid(), [str(p) for report in reports for p in render(report, Path(out))]
+def _render_batch(reports: list[Report], out: str) -> int:
+    """A worker's share, from plain arguments; its pid, so the result can say how many
+    processes rendered (the files are found in `out`)."""
+    for report in reports:
+        render(report, Path(out))
+    return os.getpid()
 
 
 class Rounds:
@@ -84,7 +86,7 @@ class Rounds:
         self.out = str(out)
         self.count = count
         self.pending: list[Report] = []
-        self.running: tuple[ProcessPoolExecutor, list[Future[tuple[int, list[str]]]]] | None = None
+        self.running: tuple[ProcessPoolExecutor, list[Future[int]]] | None = None
         self.pids: set[int] = set()
         self.rounds = 0
 
@@ -100,8 +102,7 @@ class Rounds:
         self.running = None
         try:
             for future in futures:
-                pid, _ = future.result()
-                self.pids.add(pid)
+                self.pids.add(future.result())
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
@@ -122,8 +123,7 @@ class Rounds:
                 if self.pending:
                     self._start()
             elif self.pending:
-                pid, _ = _render_batch(self.pending, self.out)
-                self.pids.add(pid)
+                self.pids.add(_render_batch(self.pending, self.out))
                 self.pending = []
         finally:
             self._wait()
